@@ -1,0 +1,203 @@
+"""MTCNN face detection: boxes, scores and five landmarks in original-photo coordinates.
+
+The networks are facenet-pytorch's P-, R- and O-Net (weights from the verified ``facenet-pytorch``
+pack, loaded with ``weights_only=True``). The cascade follows facenet-pytorch's ``detect_face``
+with one change that makes it fast on large photos: stages 1 and 2 (the image pyramid and the
+box refinement) run on a copy of the photo downscaled so that its longer side is at most
+``max_side`` pixels, and stage 3 (O-Net, which places the final box and the landmarks) runs on
+crops of the full-resolution photo. The faces found are the same as a full-resolution run, with
+boxes and landmarks as precise, at a fraction of the cost (see ``benchmarks/detect.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import torch
+from torch.nn.functional import interpolate
+
+from . import assets
+from .types import Detection, Face
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``None`` or "auto" -> CUDA when available, else CPU; anything else is used as given."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _load_nets(device: torch.device):
+    from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+
+    nets = []
+    for cls, name in ((PNet, "pnet.pt"), (RNet, "rnet.pt"), (ONet, "onet.pt")):
+        net = cls(pretrained=False)
+        state = torch.load(assets.path("facenet-pytorch", name), map_location="cpu",
+                           weights_only=True)
+        net.load_state_dict(state)
+        nets.append(net.to(device).eval())
+    return nets
+
+
+def _resample(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return interpolate(img, size=size, mode="area")
+
+
+def _crop_batch(img: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """facenet-pytorch's per-box crop (1-based, clipped) resized with area interpolation."""
+    from facenet_pytorch.models.utils.detect_face import pad
+
+    h, w = img.shape[2:4]
+    y, ey, x, ex = pad(boxes, w, h)
+    out = []
+    for k in range(len(y)):
+        if ey[k] > (y[k] - 1) and ex[k] > (x[k] - 1):
+            out.append(_resample(img[:, :, (y[k] - 1):ey[k], (x[k] - 1):ex[k]], (size, size)))
+    return (torch.cat(out, dim=0) - 127.5) * 0.0078125
+
+
+class MTCNNDetector:
+    """MTCNN that scales large photos down for the cheap stages.
+
+    Parameters
+    ----------
+    device : "auto" (default), "cpu", "cuda", ...
+    max_side : longest side, in pixels, of the copy used for stages 1–2 (0 = full size).
+    min_face : smallest face, in pixels of that copy, the pyramid looks for (MTCNN's minsize).
+    thresholds : P/R/O-Net score thresholds (facenet-pytorch's defaults).
+    """
+
+    def __init__(self, device=None, max_side: int = 1024, min_face: int = 20,
+                 thresholds=(0.6, 0.7, 0.7), factor: float = 0.709):
+        self.device = pick_device(device)
+        self.max_side = int(max_side)
+        self.min_face = int(min_face)
+        self.thresholds = tuple(thresholds)
+        self.factor = factor
+        self.pnet, self.rnet, self.onet = _load_nets(self.device)
+        self._lock = threading.Lock()
+
+    def to(self, device) -> "MTCNNDetector":
+        self.device = pick_device(device)
+        for net in (self.pnet, self.rnet, self.onet):
+            net.to(self.device)
+        return self
+
+    def detect(self, pixels: np.ndarray) -> Detection:
+        """Detect faces in an RGB uint8 (H, W, 3) photo."""
+        if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+            raise ValueError("detect() expects an RGB uint8 array of shape (H, W, 3)")
+        t0 = time.perf_counter()
+        with self._lock, torch.inference_mode():
+            boxes, points, scale = self._detect(pixels)
+        faces = tuple(
+            Face(box=tuple(float(v) for v in b[:4]), score=float(b[4]),
+                 landmarks=np.asarray(p, np.float32))
+            for b, p in zip(boxes, points)
+        )
+        faces = tuple(sorted(faces, key=lambda f: (f.box[0], f.box[1])))
+        return Detection(faces=faces, detect_scale=scale, seconds=time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------------------ cascade
+
+    def _detect(self, pixels: np.ndarray):
+        from facenet_pytorch.models.utils.detect_face import (
+            batched_nms, batched_nms_numpy, bbreg, generateBoundingBox, rerec)
+
+        full = torch.as_tensor(np.array(pixels, copy=True), device=self.device)
+        full = full.permute(2, 0, 1).unsqueeze(0).float()
+        h, w = full.shape[2:4]
+        limit = 1.0
+        if self.max_side and max(h, w) > self.max_side:
+            limit = self.max_side / max(h, w)
+        empty = (np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32), limit)
+
+        # Stage 1: P-Net over the same image pyramid as facenet-pytorch, minus the levels larger
+        # than max_side (they only find faces too small to classify, and cost most of the time).
+        m = 12.0 / self.min_face
+        minl = min(h, w) * m
+        scales = []
+        s = m
+        while minl >= 12:
+            if s <= limit + 1e-9:
+                scales.append(s)
+            s *= self.factor
+            minl *= self.factor
+        boxes, inds = [], []
+        for sc in scales:
+            im = (_resample(full, (int(h * sc + 1), int(w * sc + 1))) - 127.5) * 0.0078125
+            reg, probs = self.pnet(im)
+            b, i = generateBoundingBox(reg, probs[:, 1], sc, self.thresholds[0])
+            pick = batched_nms(b[:, :4], b[:, 4], i, 0.5)
+            boxes.append(b[pick])
+            inds.append(i[pick])
+        if not boxes:
+            return empty
+        boxes, inds = torch.cat(boxes), torch.cat(inds)
+        pick = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.7)
+        boxes, inds = boxes[pick], inds[pick]
+        if len(boxes) == 0:
+            return empty
+        regw = boxes[:, 2] - boxes[:, 0]
+        regh = boxes[:, 3] - boxes[:, 1]
+        boxes = torch.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
+                             boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh,
+                             boxes[:, 4]]).permute(1, 0)
+        boxes = rerec(boxes)
+
+        # Stage 2: R-Net on crops of the full-resolution photo (cost grows with boxes, not pixels).
+        out0, out1 = self.rnet(_crop_batch(full, boxes, 24))
+        score = out1[:, 1]
+        ok = score > self.thresholds[1]
+        boxes = torch.cat((boxes[ok, :4], score[ok].unsqueeze(1)), dim=1)
+        mv, inds = out0[ok], inds[ok]
+        if len(boxes) == 0:
+            return empty
+        pick = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.7)
+        boxes, mv = bbreg(boxes[pick], mv[pick]), None
+        boxes = rerec(boxes)
+
+        # Stage 3: O-Net on crops of the full-resolution photo.
+        out0, out1, out2 = self.onet(_crop_batch(full, boxes, 48))
+        score = out2[:, 1]
+        ok = score > self.thresholds[2]
+        points = out1[ok]
+        boxes = torch.cat((boxes[ok, :4], score[ok].unsqueeze(1)), dim=1)
+        mv = out0[ok]
+        if len(boxes) == 0:
+            return empty
+        wi = (boxes[:, 2] - boxes[:, 0] + 1).unsqueeze(1)
+        hi = (boxes[:, 3] - boxes[:, 1] + 1).unsqueeze(1)
+        px = wi * points[:, :5] + boxes[:, 0:1] - 1
+        py = hi * points[:, 5:10] + boxes[:, 1:2] - 1
+        points = torch.stack((px, py), dim=2)
+        boxes = bbreg(boxes, mv)
+        zeros = torch.zeros(len(boxes), dtype=torch.long, device=boxes.device)
+        pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], zeros, 0.7, "Min")
+        return boxes[pick].cpu().numpy(), points[pick].cpu().numpy(), limit
+
+
+def box_iou(a, b) -> float:
+    """IoU of two (x1, y1, x2, y2) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match_faces(a, b, min_iou: float = 0.5) -> list[tuple[int, int, float]]:
+    """Greedy one-to-one matching of two box lists by IoU: [(i, j, iou), ...]."""
+    pairs = sorted(((box_iou(x, y), i, j) for i, x in enumerate(a) for j, y in enumerate(b)),
+                   reverse=True)
+    used_a, used_b, out = set(), set(), []
+    for iou, i, j in pairs:
+        if iou < min_iou or i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        out.append((i, j, iou))
+    return sorted(out)

@@ -1,0 +1,86 @@
+"""Frozen result types that cross from the backend into the GUI and the CLI.
+
+Only numpy arrays, plain Python values and these dataclasses cross the boundary.
+Coordinates are in pixels of the original photo (after EXIF orientation), x to the right and
+y down, with pixel centres at integer coordinates (the OpenCV convention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Order of the five MTCNN landmarks. "left" and "right" are as seen in the image
+#: (the image-left eye is the subject's right eye).
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """One detected face.
+
+    Attributes
+    ----------
+    box : (x1, y1, x2, y2) in photo pixels.
+    score : detector confidence in [0, 1].
+    landmarks : float32 array (5, 2) of (x, y) in photo pixels, order :data:`LANDMARK_NAMES`.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+
+@dataclass(frozen=True, eq=False)
+class Photo:
+    """A loaded photo: RGB uint8 pixels (H, W, 3) and where it came from."""
+
+    pixels: np.ndarray
+    source: str
+    original_size: tuple[int, int]  # (width, height) as stored, before EXIF rotation
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """All faces found in one photo, and how long it took."""
+
+    faces: tuple[Face, ...]
+    detect_scale: float  # factor the photo was resized by for detection (1.0 = full size)
+    seconds: float
+
+
+@dataclass(frozen=True, eq=False)
+class Crop:
+    """A face as one template (and so one model) sees it.
+
+    Attributes
+    ----------
+    pixels : RGB uint8 (h, w, 3).
+    template : name of the alignment template.
+    matrix : float64 (2, 3) affine map from photo pixels to crop pixels.
+    landmarks : float32 (5, 2) the face's landmarks mapped into the crop.
+    targets : float32 (5, 2) where the template wants them (empty (0, 2) for ``raw``).
+    """
+
+    pixels: np.ndarray
+    template: str
+    matrix: np.ndarray
+    landmarks: np.ndarray
+    targets: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))

@@ -1,0 +1,138 @@
+"""Headless commands: ``faceinspector models fetch|list``, ``faceinspector detect PATHS``.
+
+Every expected failure (missing model pack, unreadable photo, ...) is printed as one clear line
+on stderr with a non-zero exit code, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+COMMANDS = ("models", "detect")
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def cmd_models(args) -> int:
+    from .backend import assets
+
+    if args.action == "fetch":
+        assets.fetch(args.pack or None, force=args.force)
+        bad = [m for m in assets.list_models() if not m.present]
+        if bad:
+            for m in bad:
+                print(f"error: {m.id}: {m.problem}", file=sys.stderr)
+            return 1
+        print(f"All model packs verified in {assets.cache_dir()}")
+        return 0
+    rows = assets.list_models()
+    if args.json:
+        print(json.dumps([m.__dict__ for m in rows], indent=2))
+        return 0
+    print(f"Model cache: {assets.cache_dir()}")
+    print(f"{'model':20} {'task':12} {'size':>9}  {'present':8} {'licence':10} source")
+    for m in rows:
+        state = "yes" if m.present else "NO"
+        print(f"{m.id:20} {m.task:12} {_human(m.size_bytes):>9}  {state:8} {m.license:10} {m.source}")
+    missing = [m for m in rows if not m.present]
+    if missing:
+        print(f"\n{len(missing)} missing or corrupt; run `faceinspector models fetch`.")
+    return 0
+
+
+def cmd_detect(args) -> int:
+    from .backend import Backend, ImageError
+
+    backend = Backend(device=args.device, detect_max_side=args.max_side)
+    paths = args.paths or [str(p) for p in __import__(
+        "faceinspector.backend.assets", fromlist=["demo_photos"]).demo_photos()]
+    out, failures = [], 0
+    for path, photo in backend.iter_photos(paths):
+        if isinstance(photo, ImageError):
+            failures += 1
+            print(f"skipped: {photo}", file=sys.stderr)
+            continue
+        det = backend.detect(photo)
+        rec = {"path": str(path), "width": photo.width, "height": photo.height,
+               "seconds": round(det.seconds, 3),
+               "faces": [{"box": [round(v, 1) for v in f.box], "score": round(f.score, 4),
+                          "landmarks": f.landmarks.round(1).tolist()} for f in det.faces]}
+        out.append(rec)
+        if args.crops:
+            _save_crops(backend, photo, det, Path(args.crops), Path(path).stem, args.template)
+        if not args.json:
+            print(f"{path}: {len(det.faces)} face(s) in {det.seconds * 1000:.0f} ms "
+                  f"({photo.width}x{photo.height})")
+            for i, f in enumerate(det.faces):
+                x1, y1, x2, y2 = f.box
+                print(f"  face {i}: box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}) "
+                      f"score {f.score:.3f}")
+    if args.json:
+        print(json.dumps(out, indent=2))
+    return 1 if failures and not out else 0
+
+
+def _save_crops(backend, photo, det, folder: Path, stem: str, templates: list[str]) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, face in enumerate(det.faces):
+        for t in templates:
+            crop = backend.crop(photo, face, t)
+            Image.fromarray(crop.pixels).save(folder / f"{stem}_face{i}_{t}.png")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="faceinspector",
+                                description="See why a face model gets a photo wrong. "
+                                            "Without a command, opens the app.")
+    p.add_argument("--version", action="version", version=f"faceinspector {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("models", help="fetch or list the model packs")
+    msub = m.add_subparsers(dest="action", required=True)
+    f = msub.add_parser("fetch", help="obtain, verify (sha256) and cache the model packs")
+    f.add_argument("pack", nargs="*", help="packs to fetch (default: all)")
+    f.add_argument("--force", action="store_true", help="fetch again even if present")
+    ls = msub.add_parser("list", help="show each model, its source, licence, size and presence")
+    ls.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_models)
+
+    d = sub.add_parser("detect", help="detect faces (MTCNN, 5 landmarks) in photos or folders")
+    d.add_argument("paths", nargs="*", help="photos or folders (default: the demo photos)")
+    d.add_argument("--json", action="store_true", help="print JSON instead of text")
+    d.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    d.add_argument("--max-side", type=int, default=1024,
+                   help="pyramid levels larger than this are skipped (0 = full resolution)")
+    d.add_argument("--crops", metavar="DIR", help="save each face's crops into DIR")
+    d.add_argument("--template", action="append", default=None,
+                   help="template(s) for --crops (default: raw and dlib-chip)")
+    d.set_defaults(func=cmd_detect)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "template", "absent") is None:
+        args.template = ["raw", "dlib-chip"]
+    from .backend.assets import AssetError
+    from .backend.images import ImageError
+
+    try:
+        return args.func(args)
+    except (AssetError, ImageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
