@@ -61,6 +61,13 @@ class Template:
     margin: float = 0.2
     description: str = ""
 
+    def __post_init__(self):
+        if self.points is not None:
+            pts = np.array(self.points, np.float64).reshape(5, 2)
+            pts.flags.writeable = False
+            object.__setattr__(self, "points", pts)
+        object.__setattr__(self, "size", _wh(self.size))
+
     @property
     def is_raw(self) -> bool:
         return self.points is None
@@ -279,7 +286,10 @@ def warp_crops(pixels, matrices, size, *, border: str = "reflect", device=None,
         device = pixels.device if isinstance(pixels, torch.Tensor) else torch.device("cpu")
     if pixels.ndim == 2:
         pixels = pixels[..., None]
-    H, W = int(pixels.shape[0]), int(pixels.shape[1])
+    H, W, c = (int(v) for v in pixels.shape)
+    if len(m) == 0:
+        return torch.zeros((0, c, h, w), device=device,
+                           dtype=torch.uint8 if out == "uint8" else torch.float32)
     inv = _h(invert_affine(m))  # crop -> photo, (N, 3, 3)
 
     # (a) the photo region all crops read from
@@ -300,7 +310,6 @@ def warp_crops(pixels, matrices, size, *, border: str = "reflect", device=None,
     if not isinstance(region, torch.Tensor):
         region = torch.from_numpy(np.ascontiguousarray(region))
     region = region.to(device)
-    c = int(region.shape[2])
     img = torch.empty((1, c, *region.shape[:2]), dtype=torch.float32, device=device)
     img[0].copy_(region.permute(2, 0, 1))  # one pass: uint8 HWC -> float32 CHW
 
@@ -317,19 +326,18 @@ def warp_crops(pixels, matrices, size, *, border: str = "reflect", device=None,
     rh, rw = img.shape[2], img.shape[3]
 
     # (c) crop pixel -> normalised region coords for all N crops in one GEMM (what
-    # F.affine_grid computes; its batched tiny matmuls are far slower on CPU). The grid is laid
-    # out (h, w * N): crop n's pixel (x, y) sits at column x * N + n.
+    # F.affine_grid computes; its batched tiny matmuls are far slower on CPU). The photo is
+    # expanded, not copied, to N; strided grid and input measured fastest on CPU.
     to_norm = np.array([[2 / rw, 0, 1 / rw - 1], [0, 2 / rh, 1 / rh - 1], [0, 0, 1]])
     n = len(m)
     theta = torch.as_tensor((to_norm @ to_region @ inv)[:, :2].reshape(2 * n, 3),
                             dtype=torch.float32, device=device)
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=device),
                             torch.arange(w, dtype=torch.float32, device=device), indexing="ij")
-    base = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(h * w, 3)
-    grid = (base @ theta.T).view(1, h, w * n, 2)
-    res = F.grid_sample(img, grid, mode="bilinear", padding_mode=_MODES[border],
-                        align_corners=False)  # (1, C, h, w * N)
-    res = res.view(c, h, w, n).permute(3, 0, 1, 2).contiguous()
+    base = torch.stack([xs.reshape(-1), ys.reshape(-1), torch.ones(h * w, device=device)])
+    grid = (theta @ base).view(n, 2, h, w).permute(0, 2, 3, 1)  # (N, h, w, 2), strided
+    res = F.grid_sample(img.expand(n, -1, -1, -1), grid, mode="bilinear",
+                        padding_mode=_MODES[border], align_corners=False)  # (N, C, h, w)
     if out == "uint8":
         return res.round_().clamp_(0, 255).to(torch.uint8)
     return res

@@ -15,7 +15,9 @@ import torch
 
 from . import align, images
 from .detect import MTCNNDetector, pick_device
-from .types import Crop, Detection, Face, Photo
+from . import models as zoo
+from .models.base import FaceModel, ModelOutput
+from .types import Crop, Detection, Face, Photo, Prediction
 
 
 class Backend:
@@ -35,6 +37,8 @@ class Backend:
         self.detect_max_side = detect_max_side
         self._lock = threading.RLock()
         self._detector: MTCNNDetector | None = None
+        self._models: dict[str, FaceModel] = {}
+        self._user_models: dict[str, FaceModel] = {}
 
     @property
     def device_name(self) -> str:
@@ -79,6 +83,58 @@ class Backend:
     def crops(self, photo: Photo | np.ndarray, face: Face, templates=None) -> dict[str, Crop]:
         """The same face under several templates (default: all of them)."""
         return {t: self.crop(photo, face, t) for t in (templates or self.templates())}
+
+
+    # ------------------------------------------------------------------------------ models
+
+    def model_cards(self) -> list[zoo.ModelCard]:
+        """Every model the app knows (bundled and user-loaded), loadable or not, with reasons."""
+        out = zoo.cards()
+        for m in self._user_models.values():
+            out.append(zoo.ModelCard(m.id, m.title, m.task, tuple(m.labels), m.spec, True))
+        return out
+
+    def model(self, model_id: str) -> FaceModel:
+        """The loaded model (loads it on first use; raises AssetError/KeyError/ValueError)."""
+        with self._lock:
+            if model_id in self._user_models:
+                return self._user_models[model_id]
+            if model_id not in self._models:
+                self._models[model_id] = zoo.load(model_id, device=self.device)
+            return self._models[model_id]
+
+    def add_model(self, model: FaceModel) -> str:
+        """Register a model built elsewhere (a user's TorchScript/ONNX file, a demo model)."""
+        with self._lock:
+            model.to(self.device)
+            self._user_models[model.id] = model
+        return model.id
+
+    def model_crop(self, photo: Photo | np.ndarray, face: Face, model_id: str,
+                   template: str | None = None, border: str = "reflect") -> Crop:
+        """The crop ``model_id`` sees: its own template, or ``template`` at the model's size."""
+        spec = self.model(model_id).spec
+        if template is None or template == spec.template:
+            return self.crop(photo, face, spec.template, size=spec.size, padding=spec.padding,
+                             border=border)
+        return self.crop(photo, face, template, size=spec.size, border=border)
+
+    def predict(self, photo: Photo | np.ndarray, face: Face, model_id: str,
+                template: str | None = None) -> Prediction:
+        """One model on one face, cropped with the model's template (or the one given)."""
+        crop = self.model_crop(photo, face, model_id, template)
+        out = self.run_model(model_id, crop.pixels)
+        return Prediction.from_output(out, 0, crop)
+
+    def run_model(self, model_id: str, chips) -> ModelOutput:
+        model = self.model(model_id)
+        with self._lock:
+            return model.predict(chips)
+
+    def predict_raw_vs_aligned(self, photo, face: Face, model_ids) -> dict[str, tuple]:
+        """{model_id: (prediction on the raw box crop, prediction on the model's aligned crop)}."""
+        return {m: (self.predict(photo, face, m, template="raw"), self.predict(photo, face, m))
+                for m in model_ids}
 
 
 def demo_photo_paths() -> list[Path]:

@@ -84,3 +84,34 @@ class Crop:
     matrix: np.ndarray
     landmarks: np.ndarray
     targets: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """One model's answer on one crop.
+
+    probs : (C,) class probabilities (empty for embedders); labels : the C class names.
+    value : a regressed number (expected age) or None; embedding : (D,) or None.
+    """
+
+    model_id: str
+    labels: tuple[str, ...]
+    probs: np.ndarray
+    crop: Crop | None = None
+    value: float | None = None
+    embedding: np.ndarray | None = None
+
+    @property
+    def top(self) -> int:
+        return int(np.argmax(self.probs)) if self.probs.size else -1
+
+    @property
+    def top_label(self) -> str:
+        return self.labels[self.top] if self.probs.size else ""
+
+    @classmethod
+    def from_output(cls, out, i: int, crop: Crop | None = None) -> "Prediction":
+        probs = out.probs[i] if out.probs is not None else np.zeros(0, np.float32)
+        value = float(out.values[i]) if out.values is not None else None
+        emb = out.embeddings[i] if out.embeddings is not None else None
+        return cls(out.model_id, tuple(out.labels), probs, crop, value, emb)

@@ -160,10 +160,22 @@ def test_antialias_checkerboard():
     assert aliased.std().item() > 5 * smooth.std().item()
 
 
+def test_integer_downscale_matches_cv2_inter_area(texture):
+    k = 4  # photo x -> crop (x + 0.5) / k - 0.5: a plain k-times resize
+    m = np.array([[1 / k, 0, 0.5 / k - 0.5], [0, 1 / k, 0.5 / k - 0.5]])
+    ours = warp_crop(texture, m, (640 // k, 480 // k))
+    ref = cv2.resize(texture, (640 // k, 480 // k), interpolation=cv2.INTER_AREA)
+    assert np.abs(ours.astype(int) - ref).max() <= 1
+
+
 def test_antialias_leaves_upsampling_alone(texture):
     m = random_similarities(np.random.default_rng(5), 4, (40, 40))
     assert torch.equal(warp_crops(texture, m, 40, antialias=True),
                        warp_crops(texture, m, 40, antialias=False))
+
+
+def test_empty_batch(texture):
+    assert warp_crops(texture, np.zeros((0, 2, 3)), (20, 10)).shape == (0, 3, 10, 20)
 
 
 def test_bad_arguments(texture):

@@ -1,0 +1,70 @@
+"""The model zoo: one module per model family, each a :class:`~.base.FaceModel` with a chip spec.
+
+Models load lazily (importing this package loads no weights). :func:`cards` lists what exists
+and whether it can be loaded; :func:`load` builds one on a device.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from .base import ChipSpec, FaceModel, ModelOutput
+
+#: model id -> (module, class name)
+REGISTRY: dict[str, tuple[str, str]] = {
+    "dlib-gender": ("dlib_age_gender", "DlibGender"),
+    "dlib-age": ("dlib_age_gender", "DlibAge"),
+    "faceapi-agegender": ("faceapi_heads", "FaceApiAgeGender"),
+    "faceapi-expression": ("faceapi_heads", "FaceApiExpression"),
+    "dlib-resnet": ("dlib_resnet", "DlibResNet"),
+}
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the GUI shows about a model before (or without) loading it."""
+
+    id: str
+    title: str
+    task: str
+    labels: tuple[str, ...]
+    spec: ChipSpec | None
+    available: bool
+    reason: str = ""
+
+
+def model_class(model_id: str) -> type[FaceModel]:
+    if model_id not in REGISTRY:
+        raise KeyError(f"Unknown model {model_id!r}; known: {', '.join(REGISTRY)}")
+    module, name = REGISTRY[model_id]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def card(model_id: str) -> ModelCard:
+    from .. import assets
+
+    try:
+        cls = model_class(model_id)
+    except (ImportError, AttributeError) as exc:
+        return ModelCard(model_id, model_id, "?", (), None, False, f"not built: {exc}")
+    reason = ""
+    try:
+        if model_id in assets.manifest()["models"]:
+            assets.model_files(model_id)
+    except assets.AssetError as exc:
+        reason = str(exc)
+    return ModelCard(model_id, cls.title, cls.task, tuple(cls.labels), getattr(cls, "spec", None),
+                     not reason, reason)
+
+
+def cards() -> list[ModelCard]:
+    return [card(m) for m in REGISTRY]
+
+
+def load(model_id: str, device="cpu") -> FaceModel:
+    return model_class(model_id)(device=device)
+
+
+__all__ = ["ChipSpec", "FaceModel", "ModelCard", "ModelOutput", "REGISTRY", "card", "cards",
+           "load", "model_class"]
