@@ -110,6 +110,12 @@ class Backend:
             self._user_models[model.id] = model
         return model.id
 
+    def load_user_model(self, path, sidecar=None) -> str:
+        """Load a TorchScript/ONNX classifier + JSON sidecar and register it; returns its id."""
+        from .models.user import load_user_model
+
+        return self.add_model(load_user_model(path, sidecar=sidecar, device=self.device))
+
     def model_crop(self, photo: Photo | np.ndarray, face: Face, model_id: str,
                    template: str | None = None, border: str = "reflect") -> Crop:
         """The crop ``model_id`` sees: its own template, or ``template`` at the model's size."""

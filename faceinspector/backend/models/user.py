@@ -1,0 +1,174 @@
+"""The user's own classifier: a TorchScript or ONNX file plus a small JSON sidecar.
+
+The sidecar (``model.json`` beside ``model.pt`` / ``model.onnx``, or given explicitly) says how
+the model wants its input, so FaceInspector can build that crop from any detection::
+
+    {
+      "name": "my-gender-cnn",          # optional, default: the file's stem
+      "labels": ["female", "male"],     # required: one per output
+      "input_size": [64, 64],           # required: width, height (or one int)
+      "template": "celeba",             # optional, default "dlib-chip"
+      "padding": null,                  # optional template padding override
+      "mean": [0.485, 0.456, 0.406],    # optional, on 0..1 RGB unless "pixel_range": 255
+      "std":  [0.229, 0.224, 0.225],    # optional
+      "pixel_range": 1,                 # 1: the model expects RGB/255 before mean/std; 255: raw
+      "output": "logits"                # "logits" (softmax applied) or "probs"
+    }
+
+Every problem (a missing or invalid sidecar, a file that is not TorchScript/ONNX, an output that
+does not have one value per label) is a :class:`UserModelError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import align
+from .base import ChipSpec, FaceModel
+
+
+class UserModelError(ValueError):
+    """The user's model or its sidecar cannot be used; the message says why."""
+
+
+def _sidecar_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".json")
+
+
+def read_sidecar(path: Path, model_name: str) -> dict:
+    if not path.is_file():
+        raise UserModelError(
+            f"{model_name} needs a JSON sidecar {path.name} next to it (labels, input_size, "
+            f"template, mean/std); none was found.")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserModelError(f"{path.name} is not valid JSON: {exc}") from exc
+    if not isinstance(cfg, dict):
+        raise UserModelError(f"{path.name} must hold a JSON object.")
+    labels = cfg.get("labels")
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
+        raise UserModelError(f"{path.name}: 'labels' must be a non-empty list of strings.")
+    size = cfg.get("input_size")
+    if isinstance(size, int):
+        size = [size, size]
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 8 <= v <= 1024
+                                                            for v in size)):
+        raise UserModelError(f"{path.name}: 'input_size' must be [width, height] in 8..1024.")
+    template = cfg.get("template", "dlib-chip")
+    try:
+        align.get_template(template)
+    except KeyError as exc:
+        raise UserModelError(f"{path.name}: {exc.args[0]}") from exc
+    rng = cfg.get("pixel_range", 1)
+    if rng not in (1, 255):
+        raise UserModelError(f"{path.name}: 'pixel_range' must be 1 or 255.")
+    mean = cfg.get("mean", [0.0, 0.0, 0.0])
+    std = cfg.get("std", [1.0, 1.0, 1.0])
+    for key, val in (("mean", mean), ("std", std)):
+        if not (isinstance(val, list) and len(val) == 3 and all(isinstance(v, (int, float))
+                                                                for v in val)):
+            raise UserModelError(f"{path.name}: '{key}' must be a list of 3 numbers.")
+    if any(v == 0 for v in std):
+        raise UserModelError(f"{path.name}: 'std' must not contain 0.")
+    output = cfg.get("output", "logits")
+    if output not in ("logits", "probs"):
+        raise UserModelError(f"{path.name}: 'output' must be 'logits' or 'probs'.")
+    k = 255.0 / rng  # convert a 0..1 (or 0..255) mean/std to the 0..255 pixels the backend uses
+    return {
+        "name": str(cfg.get("name") or model_name.rsplit(".", 1)[0]),
+        "labels": tuple(labels),
+        "spec": ChipSpec(template=template, size=(size[0], size[1]), padding=cfg.get("padding"),
+                         mean=tuple(float(m) * k for m in mean),
+                         std=tuple(float(s) * k for s in std)),
+        "output": output,
+    }
+
+
+class UserModel(FaceModel):
+    """A TorchScript (``.pt``/``.pth``/``.torchscript``) or ONNX (``.onnx``) classifier."""
+
+    task = "classification"
+
+    def __init__(self, path, sidecar=None, device="cpu"):
+        super().__init__(device)
+        path = Path(path)
+        if not path.is_file():
+            raise UserModelError(f"{path} does not exist or is not a file.")
+        cfg = read_sidecar(Path(sidecar) if sidecar else _sidecar_path(path), path.name)
+        self.id = f"user:{cfg['name']}"
+        self.title = f"{cfg['name']} (your model)"
+        self.labels = cfg["labels"]
+        self.spec = cfg["spec"]
+        self.output = cfg["output"]
+        self.source = str(path)
+        self._module = None
+        self._session = None
+        if path.suffix.lower() == ".onnx":
+            self._load_onnx(path)
+        else:
+            self._load_torchscript(path)
+        self._check_output()
+
+    def _load_torchscript(self, path: Path) -> None:
+        try:
+            self._module = torch.jit.load(str(path), map_location=self.device).eval()
+        except Exception as exc:  # torch raises many types for a file that is not TorchScript
+            raise UserModelError(
+                f"{path.name} is not a TorchScript model (torch.jit.load failed: "
+                f"{str(exc).splitlines()[0][:160]}). Save it with torch.jit.script/trace(...).save()"
+                f" or export ONNX.") from exc
+
+    def _load_onnx(self, path: Path) -> None:
+        try:
+            import onnxruntime as ort
+
+            providers = ["CPUExecutionProvider"]
+            if self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+                providers.insert(0, "CUDAExecutionProvider")
+            self._session = ort.InferenceSession(str(path), providers=providers)
+        except Exception as exc:
+            raise UserModelError(f"{path.name} is not a valid ONNX model: "
+                                 f"{str(exc).splitlines()[0][:160]}") from exc
+        self._input = self._session.get_inputs()[0].name
+
+    def modules(self):
+        return [self._module] if self._module is not None else []
+
+    def _raw(self, x: torch.Tensor) -> torch.Tensor:
+        if self._module is not None:
+            out = self._module(x)
+        else:
+            arr = self._session.run(None, {self._input: x.detach().cpu().numpy().astype(np.float32)})
+            out = torch.from_numpy(np.asarray(arr[0]))
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        return out
+
+    def _check_output(self) -> None:
+        w, h = self.spec.size
+        try:
+            with torch.inference_mode():
+                out = self._raw(torch.zeros((2, 3, h, w), device=self.device))
+        except Exception as exc:
+            raise UserModelError(
+                f"{Path(self.source).name} failed on a (2, 3, {h}, {w}) input — does "
+                f"'input_size' in the sidecar match the model? ({str(exc).splitlines()[0][:160]})"
+            ) from exc
+        if tuple(out.shape) != (2, len(self.labels)):
+            raise UserModelError(
+                f"{Path(self.source).name} returns shape {tuple(out.shape)} for a batch of 2, but "
+                f"the sidecar lists {len(self.labels)} labels: expected (2, {len(self.labels)}).")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self._raw(x).float()
+        return out.softmax(dim=1) if self.output == "logits" else out
+
+
+def load_user_model(path, sidecar=None, device="cpu") -> UserModel:
+    """Load a user's TorchScript/ONNX classifier with its sidecar (raises UserModelError)."""
+    return UserModel(path, sidecar=sidecar, device=device)
