@@ -18,6 +18,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "faceapi-agegender": ("faceapi_heads", "FaceApiAgeGender"),
     "faceapi-expression": ("faceapi_heads", "FaceApiExpression"),
     "dlib-resnet": ("dlib_resnet", "DlibResNet"),
+    "facenet-512": ("facenet", "FaceNet512"),
 }
 
 
@@ -54,6 +55,7 @@ def card(model_id: str) -> ModelCard:
             assets.model_files(model_id)
     except assets.AssetError as exc:
         reason = str(exc)
+    reason = reason or cls.unavailable_reason()
     return ModelCard(model_id, cls.title, cls.task, tuple(cls.labels), getattr(cls, "spec", None),
                      not reason, reason)
 

@@ -75,6 +75,11 @@ class FaceModel:
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
 
+    @classmethod
+    def unavailable_reason(cls) -> str:
+        """Why this model cannot be loaded right now ("" when it can)."""
+        return ""
+
     def to(self, device) -> "FaceModel":
         self.device = torch.device(device)
         for m in self.modules():
