@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__
 
-COMMANDS = ("models", "detect")
+COMMANDS = ("models", "detect", "eval")
 
 
 def _human(n: int) -> str:
@@ -83,6 +83,42 @@ def cmd_detect(args) -> int:
     return 1 if failures and not out else 0
 
 
+def cmd_eval(args) -> int:
+    import time
+
+    from .backend import Backend
+    from .backend.evaluate import eval_pairs, run
+
+    backend = Backend(device=args.device)
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(done, total):
+        now = time.perf_counter()
+        if now - last[0] > 5 or done == total:
+            last[0] = now
+            print(f"  embedded {done}/{total} images ({done / (now - t0):.1f}/s)",
+                  file=sys.stderr, flush=True)
+
+    report, pairs, info = run(eval_pairs(backend, args.pairs, root=args.root, model_id=args.model,
+                                         metric=args.metric, folds=args.folds), progress)
+    secs = time.perf_counter() - t0
+    print(f"pairs file:  {args.pairs}  ({report.n_pairs} pairs, {len(set(p.fold for p in pairs))} "
+          f"folds, {info['images']} images)")
+    print(f"model:       {args.model}, distance {args.metric}, device {backend.device_name}")
+    print(f"faces found: {info['detected']}/{info['images']} images "
+          f"(the rest use the data set's mean landmarks); unreadable: {len(info['errors'])}")
+    print(f"accuracy:    {report.accuracy * 100:.2f} % ± {report.accuracy_std * 100:.2f} "
+          f"(threshold chosen on the other folds, LFW protocol)")
+    print(f"threshold:   {report.threshold:.4f} (best on all pairs; per fold "
+          f"{report.fold_thresholds.min():.3f}–{report.fold_thresholds.max():.3f})")
+    print(f"AUC:         {report.auc:.4f}")
+    for far, tar in report.tar_at_far.items():
+        print(f"TAR @ FAR={far:g}: {tar * 100:.2f} %")
+    print(f"time:        {secs:.0f} s ({info['images'] / secs:.1f} images/s end to end)")
+    return 0
+
+
 def _save_crops(backend, photo, det, folder: Path, stem: str, templates: list[str]) -> None:
     from PIL import Image
 
@@ -119,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--template", action="append", default=None,
                    help="template(s) for --crops (default: raw and dlib-chip)")
     d.set_defaults(func=cmd_detect)
+    e = sub.add_parser("eval", help="verification accuracy on labelled pairs")
+    esub = e.add_subparsers(dest="what", required=True)
+    lfw = esub.add_parser("lfw", help="LFW protocol on a pairs file (10-fold style CV threshold)")
+    lfw.add_argument("pairs", help="pairs file in the LFW format")
+    lfw.add_argument("--root", help="image folder (default: lfw-deepfunneled beside the file)")
+    lfw.add_argument("--model", default="dlib-resnet", help="embedder model id")
+    lfw.add_argument("--metric", default="l2", choices=["l2", "sq-l2", "cosine"])
+    lfw.add_argument("--folds", type=int, help="use only the first N folds")
+    lfw.add_argument("--device", default="auto")
+    e.set_defaults(func=cmd_eval)
     return p
 
 

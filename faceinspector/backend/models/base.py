@@ -112,4 +112,4 @@ def as_chip_tensor(chips, device) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2)
     else:
         t = chips if chips.ndim == 4 else chips[None]
-    return t.to(device=device, dtype=torch.float32)
+    return t.to(device=device, dtype=torch.float32).contiguous()

@@ -8,8 +8,9 @@ and divides by 256 (face-api divides by 255), on a 150x150 ``get_face_chip`` wit
 
 Facts from the weights (DESIGN.md "Facts checked"): filters are stored HWIO (transposed here to
 OIHW), ``fc`` is [256, 128] applied as ``x @ fc`` without bias, the eight ``conv64_*`` filters are
-float32, everything else uint8-quantized. Embeddings match dlib's own to cosine >= 0.999; the
-gap is the uint8 quantization. Two faces are "the same person" when their distance is < 0.6.
+float32, everything else uint8-quantized. With face-api's /255 the outputs equal face-api's
+own TF.js run to ~1e-6; with dlib's /256 they match dlib's own embeddings to cosine >= 0.999
+(the gap is the uint8 quantization). Two faces are "the same person" at distance < 0.6.
 """
 
 from __future__ import annotations
@@ -75,9 +76,10 @@ class Residual(nn.Module):
         self.conv2 = ConvLayer(w, f"{prefix}/conv2", stride=1, pad=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv2(F.relu(self.conv1(x)))
+        out = self.conv2(self.conv1(x).relu_())  # in place: fresh tensors, never the input
         if not self.down:
-            return F.relu(out + x)
+            out += x
+            return out.relu_()
         # Shortcut: 2x2 average pool ('valid'), zero channels appended; whichever branch is
         # smaller spatially (the main one in this network: 3 vs 4, 1 vs 2) is zero-padded at the
         # bottom/right, as dlib's add_prev and face-api's residualDown do.
@@ -88,7 +90,8 @@ class Residual(nn.Module):
             pooled = F.pad(pooled, (0, max(dw, 0), 0, max(dh, 0), 0, max(dc, 0)))
         if dh < 0 or dw < 0:
             out = F.pad(out, (0, max(-dw, 0), 0, max(-dh, 0)))
-        return F.relu(out + pooled)
+        out += pooled
+        return out.relu_()
 
 
 class DlibResNetNet(nn.Module):
@@ -106,8 +109,7 @@ class DlibResNetNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # NHWC is what face-api runs and what oneDNN's CPU convolutions are fastest on.
         x = x.contiguous(memory_format=torch.channels_last)
-        out = F.relu(self.conv32_down(x))
-        out = F.max_pool2d(out, 3, 2)  # 3x3/2 'valid'
+        out = F.max_pool2d(self.conv32_down(x).relu_(), 3, 2)  # 3x3/2 'valid'
         for block in self.blocks:
             out = block(out)
         return out.mean(dim=(2, 3)) @ self.fc
@@ -137,7 +139,10 @@ class DlibResNet(FaceModel):
         std=(256.0, 256.0, 256.0),
     )
     licence = "MIT (face-api) / CC0 (dlib weights)"
-    source = "@vladmandic/face-api 1.7.15 model/face_recognition_model (dlib_face_recognition_resnet_model_v1)"
+    source = (
+        "@vladmandic/face-api 1.7.15 model/face_recognition_model "
+        "(dlib_face_recognition_resnet_model_v1)"
+    )
     threshold = SAME_PERSON_THRESHOLD
 
     def __init__(
@@ -163,16 +168,19 @@ class DlibResNet(FaceModel):
         return self.net(x)
 
     def embed(self, chips: torch.Tensor | np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """(N, 150, 150, 3) uint8 RGB chips (or NCHW float 0..255) -> (N, 128) float32."""
-        n = len(chips) if (np.ndim(chips) == 4) else 1
-        if n == 0:
-            return np.zeros((0, 128), np.float32)
+        """Chips -> (N, 128) float32 embeddings, in batches of ``batch_size``.
+
+        ``chips``: (N, 150, 150, 3) or (150, 150, 3) uint8 RGB, or (N, 3, 150, 150) float 0..255.
+        """
         if np.ndim(chips) != 4:
             return self.predict(chips).embeddings
+        if len(chips) == 0:
+            return np.zeros((0, 128), np.float32)
         parts = [
-            self.predict(chips[i : i + batch_size]).embeddings for i in range(0, n, batch_size)
+            self.predict(chips[i : i + batch_size]).embeddings
+            for i in range(0, len(chips), batch_size)
         ]
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        return np.concatenate(parts)
 
     @staticmethod
     def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -17,10 +17,11 @@ Preprocessing (``NetInput.toBatchTensor(112, true)`` + ``ops/normalize``): RGB m
 rotated: after 68-point landmarks it cuts the axis-aligned ``alignedRect`` (the landmarks'
 bounding box grown by 20 % of its width/height, 10 % a side; ``FaceLandmarks.alignMinBbox``),
 otherwise the detector box; ``padToSquare`` centres it on black and a bilinear resize makes it
-112x112. Hence template ``"raw"`` (a square box crop) with a 10 % margin.
+112x112, i.e. a square of side ``max(w, h) * 1.2`` around the box. Hence template ``"raw"``
+with margin 0.2 (``ChipSpec.padding`` is the raw template's margin), fed our detector's box.
 
 TensorFlow's ``'same'`` padding puts the odd pixel at the bottom/right for stride 2 (and pools
-ignore it), which ``_pad_same`` reproduces; torch's symmetric padding would shift every map.
+ignore it), which ``_same_pads`` reproduces; torch's symmetric padding would shift every map.
 """
 
 from __future__ import annotations
@@ -44,19 +45,28 @@ EXPRESSION_LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted",
 FACEAPI_SPEC = ChipSpec(
     template="raw",
     size=(112, 112),
-    padding=0.1,
+    padding=0.2,
     mean=(122.782, 117.001, 104.298),
     std=(255.0, 255.0, 255.0),
 )
 
 
-def _pad_same(x: torch.Tensor, k: int, s: int, value: float = 0.0) -> torch.Tensor:
-    """TensorFlow 'same' padding for a k x k window with stride s (extra pixel bottom/right)."""
+def _same_pads(x: torch.Tensor, k: int, s: int) -> tuple[int, int, int, int]:
+    """TensorFlow 'same' padding (left, right, top, bottom) for a k x k window, stride s."""
     pads = []
     for n in (x.shape[3], x.shape[2]):  # F.pad order: W then H
         total = max((-(-n // s) - 1) * s + k - n, 0)
         pads += [total // 2, total - total // 2]
-    return F.pad(x, pads, value=value) if any(pads) else x
+    return tuple(pads)
+
+
+def _conv_same(x, weight, bias, k: int, stride: int, groups: int = 1) -> torch.Tensor:
+    """``tf.conv2d(..., 'same')``: symmetric padding inside the conv, else an explicit pad
+    with the extra pixel at the bottom/right, as TensorFlow does."""
+    left, right, top, bottom = _same_pads(x, k, stride)
+    if left == right and top == bottom:
+        return F.conv2d(x, weight, bias, stride, (top, left), groups=groups)
+    return F.conv2d(F.pad(x, (left, right, top, bottom)), weight, bias, stride, groups=groups)
 
 
 def _param(t: np.ndarray | torch.Tensor) -> nn.Parameter:
@@ -73,7 +83,7 @@ class Conv(nn.Module):
         self.k, self.stride = filters.shape[-1], stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(_pad_same(x, self.k, self.stride), self.weight, self.bias, self.stride)
+        return _conv_same(x, self.weight, self.bias, self.k, self.stride)
 
 
 class SeparableConv(nn.Module):
@@ -91,14 +101,13 @@ class SeparableConv(nn.Module):
         self.k, self.stride = dw.shape[0], stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _pad_same(x, self.k, self.stride)
-        x = F.conv2d(x, self.depthwise, None, self.stride, groups=x.shape[1])
+        x = _conv_same(x, self.depthwise, None, self.k, self.stride, groups=x.shape[1])
         return F.conv2d(x, self.pointwise, self.bias)
 
 
 def _max_pool_same(x: torch.Tensor) -> torch.Tensor:
     """``tf.maxPool(x, [3, 3], [2, 2], 'same')`` (padding never wins the max)."""
-    return F.max_pool2d(_pad_same(x, 3, 2, value=float("-inf")), 3, 2)
+    return F.max_pool2d(F.pad(x, _same_pads(x, 3, 2), value=float("-inf")), 3, 2)
 
 
 # --- TinyXception (age/gender) -------------------------------------------------------------
@@ -123,7 +132,9 @@ class ReductionBlock(nn.Module):
 class MainBlock(nn.Module):
     def __init__(self, w, prefix: str):
         super().__init__()
-        self.convs = nn.ModuleList(SeparableConv(w, f"{prefix}/separable_conv{i}") for i in range(3))
+        self.convs = nn.ModuleList(
+            SeparableConv(w, f"{prefix}/separable_conv{i}") for i in range(3)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
@@ -181,7 +192,8 @@ class DenseBlock4(nn.Module):
 
     def __init__(self, w, prefix: str, first: bool = False):
         super().__init__()
-        self.conv0 = Conv(w, f"{prefix}/conv0", 2) if first else SeparableConv(w, f"{prefix}/conv0", 2)
+        conv0 = Conv if first else SeparableConv
+        self.conv0 = conv0(w, f"{prefix}/conv0", 2)
         self.conv1 = SeparableConv(w, f"{prefix}/conv1")
         self.conv2 = SeparableConv(w, f"{prefix}/conv2")
         self.conv3 = SeparableConv(w, f"{prefix}/conv3")

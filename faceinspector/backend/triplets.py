@@ -1,0 +1,173 @@
+"""Embedding distances, the triplet loss, and face verification on labelled pairs.
+
+Verification follows the LFW protocol: pairs split into folds; for each fold the threshold τ
+that maximises accuracy on the other folds is applied to it; the reported accuracy is the mean
+over folds. Also: ROC curve, TAR at a given FAR, and the hardest pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+METRICS = ("l2", "sq-l2", "cosine")
+
+
+def distance(a: np.ndarray, b: np.ndarray, metric: str = "l2") -> np.ndarray:
+    """Row-wise distance between embeddings ``a`` (N, D) and ``b`` (N, D) (or single vectors).
+
+    l2: Euclidean; sq-l2: squared Euclidean (FaceNet's triplet loss); cosine: 1 - cos(a, b).
+    """
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if metric == "l2":
+        return np.linalg.norm(a - b, axis=-1)
+    if metric == "sq-l2":
+        return ((a - b) ** 2).sum(-1)
+    if metric == "cosine":
+        na = np.linalg.norm(a, axis=-1)
+        nb = np.linalg.norm(b, axis=-1)
+        return 1.0 - (a * b).sum(-1) / np.maximum(na * nb, 1e-12)
+    raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+
+
+def distance_matrix(emb: np.ndarray, metric: str = "l2") -> np.ndarray:
+    emb = np.asarray(emb, np.float64)
+    return distance(emb[:, None, :], emb[None, :, :], metric)
+
+
+def triplet_loss(anchor, positive, negative, margin: float = 0.2, metric: str = "sq-l2"):
+    """max(d(A, P) - d(A, N) + α, 0), FaceNet (Schroff et al. 2015) with α = ``margin``."""
+    return np.maximum(distance(anchor, positive, metric) - distance(anchor, negative, metric)
+                      + margin, 0.0)
+
+
+def order_by_similarity(dist: np.ndarray) -> np.ndarray:
+    """A permutation that puts close items together (greedy nearest-neighbour chain)."""
+    n = len(dist)
+    if n == 0:
+        return np.zeros(0, int)
+    order = [int(np.argmin(dist.sum(1)))]
+    left = set(range(n)) - {order[0]}
+    while left:
+        last = order[-1]
+        nxt = min(left, key=lambda j: dist[last, j])
+        order.append(nxt)
+        left.remove(nxt)
+    return np.array(order)
+
+
+# ------------------------------------------------------------------------------ LFW pairs
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str  # relative image path, e.g. "Name/Name_0001.jpg"
+    b: str
+    same: bool
+    fold: int
+
+
+def lfw_image(name: str, index: int) -> str:
+    return f"{name}/{name}_{int(index):04d}.jpg"
+
+
+def read_pairs(path: str | Path) -> list[Pair]:
+    """Parse an LFW-format pairs file (header ``folds n``, then per fold n same, n different)."""
+    lines = Path(path).read_text().split("\n")
+    head = lines[0].split()
+    try:
+        folds, n = int(head[0]), int(head[1])
+    except (IndexError, ValueError) as exc:
+        raise ValueError(f"{Path(path).name}: first line must be '<folds> <pairs per half>'") from exc
+    rows = [ln.split() for ln in lines[1:] if ln.strip()]
+    if len(rows) < folds * 2 * n:
+        raise ValueError(f"{Path(path).name}: expected {folds * 2 * n} pairs, found {len(rows)}")
+    out = []
+    for i, r in enumerate(rows[: folds * 2 * n]):
+        fold = i // (2 * n)
+        if len(r) == 3:
+            out.append(Pair(lfw_image(r[0], r[1]), lfw_image(r[0], r[2]), True, fold))
+        elif len(r) == 4:
+            out.append(Pair(lfw_image(r[0], r[1]), lfw_image(r[2], r[3]), False, fold))
+        else:
+            raise ValueError(f"{Path(path).name}: line {i + 2} is not a pair: {' '.join(r)}")
+    return out
+
+
+def best_threshold(dist: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """(τ, accuracy) maximising accuracy of ``dist < τ`` == ``same``."""
+    order = np.argsort(dist)
+    d, s = dist[order], same[order].astype(int)
+    # predicting "same" for the first k pairs: correct = same among first k + different after
+    correct = np.concatenate([[0], np.cumsum(s)]) + np.concatenate(
+        [[(1 - s).sum()], (1 - s).sum() - np.cumsum(1 - s)])
+    k = int(np.argmax(correct))
+    if k == 0:
+        tau = d[0] - 1e-6
+    elif k == len(d):
+        tau = d[-1] + 1e-6
+    else:
+        tau = (d[k - 1] + d[k]) / 2
+    return float(tau), correct[k] / len(d)
+
+
+@dataclass(frozen=True, eq=False)
+class VerificationReport:
+    accuracy: float          # mean of per-fold accuracies with thresholds from the other folds
+    accuracy_std: float
+    threshold: float         # best threshold on all pairs
+    fold_thresholds: np.ndarray
+    fpr: np.ndarray
+    tpr: np.ndarray
+    auc: float
+    tar_at_far: dict          # {far: tar}
+    dist: np.ndarray
+    same: np.ndarray
+    n_pairs: int
+
+
+def roc(dist: np.ndarray, same: np.ndarray):
+    order = np.argsort(dist, kind="stable")
+    s = same[order].astype(float)
+    tp = np.concatenate([[0], np.cumsum(s)])
+    fp = np.concatenate([[0], np.cumsum(1 - s)])
+    tpr = tp / max(s.sum(), 1)
+    fpr = fp / max((1 - s).sum(), 1)
+    return fpr, tpr
+
+
+def tar_at_far(dist: np.ndarray, same: np.ndarray, far: float) -> float:
+    fpr, tpr = roc(dist, same)
+    ok = fpr <= far
+    return float(tpr[ok].max()) if ok.any() else 0.0
+
+
+def verify(dist: np.ndarray, same: np.ndarray, folds: np.ndarray,
+           fars=(1e-3, 1e-2)) -> VerificationReport:
+    """Cross-validated verification accuracy from pair distances."""
+    dist, same, folds = np.asarray(dist, float), np.asarray(same, bool), np.asarray(folds)
+    accs, taus = [], []
+    for f in np.unique(folds):
+        test = folds == f
+        train = ~test if (~test).any() else test  # one fold: no held-out data, tune on it
+        tau, _ = best_threshold(dist[train], same[train])
+        taus.append(tau)
+        accs.append(float(((dist[test] < tau) == same[test]).mean()))
+    fpr, tpr = roc(dist, same)
+    auc = float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
+    tau_all, _ = best_threshold(dist, same)
+    return VerificationReport(
+        accuracy=float(np.mean(accs)), accuracy_std=float(np.std(accs)), threshold=tau_all,
+        fold_thresholds=np.array(taus), fpr=fpr, tpr=tpr, auc=auc,
+        tar_at_far={far: tar_at_far(dist, same, far) for far in fars}, dist=dist, same=same,
+        n_pairs=len(dist))
+
+
+def hardest_pairs(dist: np.ndarray, same: np.ndarray, k: int = 5):
+    """Indices of the k most distant same-person pairs and the k closest different pairs."""
+    pos = np.flatnonzero(same)
+    neg = np.flatnonzero(~np.asarray(same, bool))
+    return pos[np.argsort(-dist[pos])][:k], neg[np.argsort(dist[neg])][:k]
