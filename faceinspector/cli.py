@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__
 
-COMMANDS = ("models", "detect", "eval")
+COMMANDS = ("models", "detect", "eval", "probe")
 
 
 def _human(n: int) -> str:
@@ -119,6 +119,87 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_probe(args) -> int:
+    import csv
+
+    from .backend import Backend, ImageError
+    from .backend import probe as pr
+
+    backend = Backend(device=args.device)
+    models = args.model or ["dlib-gender"]
+    for m in models:
+        backend.model(m)  # fail early, with a clear message, on a bad model id or missing pack
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    items, failures = [], 0
+    for path, photo in backend.iter_photos(args.paths):
+        if isinstance(photo, ImageError):
+            failures += 1
+            print(f"skipped: {photo}", file=sys.stderr)
+            continue
+        faces = backend.detect(photo).faces
+        if not faces:
+            print(f"no face found in {path}", file=sys.stderr)
+        for i, face in enumerate(faces[: args.max_faces]):
+            items.append((Path(path), i, photo, face))
+    if not items:
+        print("error: no faces to probe", file=sys.stderr)
+        return 1
+    kw = dict(max_shift=args.max_shift, template=args.template, border=args.border)
+    per_face_rows = []
+    samples = {m: [] for m in models}
+    for n, (path, i, photo, face) in enumerate(items):
+        for m in models:
+            s = pr.sample_face(backend, photo, face, m, seed=n, **kw)
+            samples[m].append(s)
+            row = pr.aggregate(m, backend.model(m).labels, [s]).as_row()
+            per_face_rows.append({"photo": str(path), "face": i, **row})
+        if n < args.plots:
+            _probe_plot(backend, pr, photo, face, models, args, out / f"{path.stem}_face{i}.png")
+        print(f"  probed {n + 1}/{len(items)} faces", file=sys.stderr, flush=True)
+    results = {m: pr.aggregate(m, backend.model(m).labels, samples[m]) for m in models}
+    template = args.template or "each model's own"
+    print(f"{len(items)} faces, template {template}, border {args.border}, "
+          f"shifts up to ±{args.max_shift} px")
+    print(f"{'model':22} {'consistency':>11} {'P(top1 chg)':>11} {'mean|Δp|':>9} {'eKLD':>8}  "
+          "eKLD per predicted class")
+    for m, r in results.items():
+        per = ", ".join(f"{k}: {v:.4f} (n={c})" for k, (v, c) in r.ekld_per_class.items())
+        print(f"{m:22} {r.consistency:11.3f} {r.p_top1_change:11.3f} {r.mean_abs_change:9.4f} "
+              f"{r.ekld:8.4f}  {per}")
+    with open(out / "probe_faces.csv", "w", newline="") as fh:
+        keys = sorted({k for r in per_face_rows for k in r}, key=lambda k: (k != "photo", k))
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(per_face_rows)
+    with open(out / "probe_summary.csv", "w", newline="") as fh:
+        rows = [r.as_row() for r in results.values()]
+        keys = sorted({k for r in rows for k in r}, key=lambda k: (k != "model", k))
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {out / 'probe_summary.csv'}, {out / 'probe_faces.csv'} and "
+          f"{min(args.plots, len(items))} plot(s) in {out}")
+    return 0
+
+
+def _probe_plot(backend, pr, photo, face, models, args, path: Path) -> None:
+    from .plots import probe_figure
+
+    sweeps, labels = {}, {}
+    for m in models:
+        labels[m] = backend.model(m).labels
+        for name, (vals, probs) in pr.one_d_sweeps(backend, photo, face, m,
+                                                   template=args.template,
+                                                   border=args.border).items():
+            sweeps.setdefault(name, (vals, {}))[1][m] = probs
+    offs, grid = pr.shift_grid(backend, photo, face, models[0], radius=10,
+                               template=args.template, border=args.border)
+    fig = probe_figure(sweeps, labels, heat=(offs, grid, labels[models[0]]),
+                       title=f"{path.stem}: {', '.join(models)}")
+    fig.savefig(path, dpi=90)
+
+
 def _save_crops(backend, photo, det, folder: Path, stem: str, templates: list[str]) -> None:
     from PIL import Image
 
@@ -165,12 +246,25 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.add_argument("--folds", type=int, help="use only the first N folds")
     lfw.add_argument("--device", default="auto")
     e.set_defaults(func=cmd_eval)
+
+    pb = sub.add_parser("probe", help="invariance metrics (consistency, P(top-1 change), eKLD) "
+                                      "and sweep plots for photos or folders")
+    pb.add_argument("paths", nargs="+", help="photos or folders")
+    pb.add_argument("--model", action="append", help="model id (repeatable; default dlib-gender)")
+    pb.add_argument("--template", help="crop template (default: each model's own)")
+    pb.add_argument("--border", default="reflect", choices=["reflect", "replicate", "zeros"])
+    pb.add_argument("--max-shift", type=int, default=8, help="random shifts up to ±N crop px")
+    pb.add_argument("--max-faces", type=int, default=50, help="faces per photo")
+    pb.add_argument("--plots", type=int, default=3, help="write sweep plots for the first N faces")
+    pb.add_argument("--out", default="probe-out", help="folder for CSV and PNG output")
+    pb.add_argument("--device", default="auto")
+    pb.set_defaults(func=cmd_probe)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "template", "absent") is None:
+    if args.command == "detect" and args.template is None:
         args.template = ["raw", "dlib-chip"]
     from .backend.assets import AssetError
     from .backend.images import ImageError

@@ -191,3 +191,33 @@ def folder_metrics(backend, items, model_ids, **kw):
         done += 1
         yield ("progress", done, None)
     yield ("result", {m: aggregate(m, backend.model(m).labels, s) for m, s in samples.items()})
+
+
+#: default sweep ranges: name -> values (the probe pane's sliders span the same ranges)
+SWEEP_VALUES = {
+    "dx": np.arange(-16, 17, 1.0),
+    "dy": np.arange(-16, 17, 1.0),
+    "angle": np.arange(-45, 46, 3.0),
+    "scale": np.round(np.arange(0.7, 1.401, 0.025), 3),
+}
+
+
+def one_d_sweeps(backend, photo, face, model_id: str, base: Transform = Transform(),
+                 template: str | None = None, border: str = "reflect",
+                 values: dict | None = None) -> dict:
+    """Each parameter swept on its own around ``base``: {name: (values, probs (K, C))},
+    all four sweeps in one batch."""
+    values = values or SWEEP_VALUES
+    cols = {k: [] for k in ("dx", "dy", "angle", "scale")}
+    spans = {}
+    for name, vals in values.items():
+        start = len(cols["dx"])
+        for v in vals:
+            t = {"dx": base.dx, "dy": base.dy, "angle": base.angle, "scale": base.scale}
+            t[name] = v
+            for k in cols:
+                cols[k].append(t[k])
+        spans[name] = (start, len(cols["dx"]))
+    p = sweep_probs(backend, photo, face, model_id, np.array(cols["dx"]), np.array(cols["dy"]),
+                    np.array(cols["angle"]), np.array(cols["scale"]), template, border)
+    return {name: (np.asarray(values[name]), p[a:b]) for name, (a, b) in spans.items()}
