@@ -262,8 +262,8 @@ def warp_crops(pixels, matrices, size, *, border: str = "reflect", device=None,
     border : ``"reflect"`` (mirror about the photo's edge, like ``cv2.BORDER_REFLECT``),
         ``"replicate"`` or ``"zeros"``.
     device : torch device of the result (default: the tensor's device, else CPU).
-    antialias : when the crops shrink the photo by ``s > 1.5``, area-average the read region
-        by the integer factor ``k = round(s)`` first (``s``: the smallest of the batch), on
+    antialias : when the crops shrink the photo by ``s > 2`` (where dlib starts its image
+        pyramid), area-average the read region by the integer factor ``k = round(s)`` first (``s``: the smallest of the batch), on
         ``k``-blocks of the photo's own pixel lattice, so a crop comes out the same whatever
         else is in the batch as long as ``k`` is.
     out : ``"float"`` (float32 in 0..255) or ``"uint8"`` (rounded).
@@ -299,7 +299,7 @@ def warp_crops(pixels, matrices, size, *, border: str = "reflect", device=None,
     k = 1
     if antialias:
         s = float(np.sqrt(np.abs(np.linalg.det(inv[:, :2, :2]))).min())
-        k = int(round(s)) if s > 1.5 else 1
+        k = int(round(s)) if s > 2.0 else 1
     pad = 2.0 + k
     x0, x1 = _span(src[:, 0].min() - pad, src[:, 0].max() + pad, W, border)
     y0, y1 = _span(src[:, 1].min() - pad, src[:, 1].max() + pad, H, border)
