@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__
 
-COMMANDS = ("models", "detect", "eval", "probe")
+COMMANDS = ("models", "detect", "eval", "probe", "train", "experiment")
 
 
 def _human(n: int) -> str:
@@ -126,7 +126,10 @@ def cmd_probe(args) -> int:
     from .backend import probe as pr
 
     backend = Backend(device=args.device)
-    models = args.model or ["dlib-gender"]
+    models = list(args.model or [])
+    for f in args.model_file or []:
+        models.append(backend.load_user_model(f))
+    models = models or ["dlib-gender"]
     for m in models:
         backend.model(m)  # fail early, with a clear message, on a bad model id or missing pack
     out = Path(args.out)
@@ -210,6 +213,287 @@ def _save_crops(backend, photo, det, folder: Path, stem: str, templates: list[st
             Image.fromarray(crop.pixels).save(folder / f"{stem}_face{i}_{t}.png")
 
 
+def cmd_train_vae(args) -> int:
+    import signal
+    import threading
+    import time
+
+    from .backend import vae
+    from .backend.assets import cache_dir
+
+    src = args.data
+    if src != "celeba" and not Path(src).is_dir():
+        print(f"error: --data must be 'celeba' or a folder, got {src!r}", file=sys.stderr)
+        return 2
+    arch = "dbvae" if args.dbvae else "vae"
+    name = "celeba64" if src == "celeba" else Path(src).resolve().name
+    out = Path(args.out) if args.out else None
+    resume = None
+    if args.resume is not None:
+        resume = Path(args.resume) if args.resume else out
+        if resume is None or not resume.is_file():
+            print(f"error: nothing to resume: {resume or 'give --out or --resume PATH'}",
+                  file=sys.stderr)
+            return 2
+        out = out or resume
+    out = out or cache_dir() / "vae" / f"{arch}_{name}.safetensors"
+    limit = args.limit if args.limit is not None else (9000 if src == "celeba" else None)
+    cmd = ["faceinspector", "train", "vae", "--data", src]
+    cmd += [] if limit is None else ["--limit", str(limit)]
+    cmd += ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+            "--lr", f"{args.lr:g}", "--lr-schedule", args.lr_schedule,
+            "--kl-weight", f"{args.kl_weight:g}",
+            "--seed", str(args.seed)]
+    cmd += ["--dbvae", "--negatives", str(args.negatives)] if args.dbvae else []
+    cmd += {True: ["--aligned"], False: ["--photos"], None: []}[args.aligned]
+    cmd += ["--no-flip"] if not args.flip else []
+    cmd += ["--threads", str(args.threads)] if args.threads else []
+    cmd += ["--device", args.device, "--out", str(out)]
+    cmd += ["--resume"] if resume is not None else []
+    cfg = vae.TrainConfig(data=src, limit=limit, epochs=args.epochs, batch_size=args.batch_size,
+                          lr=args.lr, lr_schedule=args.lr_schedule, dbvae=args.dbvae,
+                          kl_weight=args.kl_weight,
+                          flip=args.flip, aligned=args.aligned, negatives=args.negatives,
+                          device=args.device, threads=args.threads, seed=args.seed,
+                          out=str(out), sample_every=0, command=" ".join(cmd))
+    cancel = threading.Event()
+
+    def on_sigint(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        cancel.set()
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    print(" ".join(cmd), flush=True)
+    last_print = 0.0
+    try:
+        for p in vae.train(cfg, resume=resume, cancel=cancel):
+            ph, now = p["phase"], time.perf_counter()
+            if ph == "data" and (now - last_print > 5 or p["done"] == p["total"]):
+                last_print = now
+                print(f"data: {p['done']}/{p['total']}"
+                      + (f" (cached {p['cached']})" if "cached" in p else ""), flush=True)
+            elif ph == "weights":
+                w = p["weights"]
+                print(f"epoch {p['epoch'] + 1}: resampling weights max/mean "
+                      f"{w.max() / w.mean():.1f}", flush=True)
+            elif ph == "train" and (now - last_print > args.print_every
+                                    or p["batch"] == p["batches"]):
+                last_print = now
+                extra = f"  BCE {p['cls']:.4f} acc {p['acc']:.3f}" if "cls" in p else ""
+                print(f"epoch {p['epoch'] + 1}/{p['epochs']}  batch {p['batch']}/{p['batches']}"
+                      f"  step {p['step']}  loss {p['loss']:.4f}  L1 {p['l1']:.4f}"
+                      f"  KL {p['kl']:.1f}{extra}  {p['images_per_s']:.0f} img/s"
+                      f"  {p['elapsed_s']:.0f} s  [{p['device']}]", flush=True)
+            elif ph == "done":
+                state = "stopped" if p["cancelled"] else "finished"
+                print(f"{state} at step {p['step']} (epoch {p['epoch']}/{args.epochs}) in "
+                      f"{p['seconds']:.0f} s, {p['images_per_s']:.0f} img/s", flush=True)
+                if p["checkpoint"]:
+                    size = Path(p["checkpoint"]).stat().st_size
+                    print(f"wrote {p['checkpoint']} ({_human(size)})"
+                          + ("; continue with --resume" if p["cancelled"] else ""), flush=True)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGINT, old)
+    return 0
+
+
+def _add_train_vae(trsub) -> None:
+    v = trsub.add_parser("vae", help="train the 64x64 VAE or DB-VAE used by the Morph pane")
+    v.add_argument("--data", required=True,
+                   help="'celeba' (../shared/data/celeba, images 1..--limit) or a folder of "
+                        "photos (faces detected and aligned) or of aligned face crops")
+    v.add_argument("--limit", type=int, help="use the first N images (celeba default 9000)")
+    v.add_argument("--epochs", type=int, default=10, help="total epochs (counting resumed ones)")
+    v.add_argument("--batch-size", type=int, default=64)
+    v.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    v.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
+                   help="cosine: decay to lr/20 by the last epoch")
+    v.add_argument("--kl-weight", type=float, default=5e-4)
+    v.add_argument("--dbvae", action="store_true",
+                   help="train the debiasing VAE (face logit, resampling by latent density)")
+    v.add_argument("--negatives", type=int, default=2,
+                   help="DB-VAE: background (non-face) crops per photo")
+    kind = v.add_mutually_exclusive_group()
+    kind.add_argument("--aligned", dest="aligned", action="store_const", const=True,
+                      help="the folder holds aligned face crops (default: guess)")
+    kind.add_argument("--photos", dest="aligned", action="store_const", const=False,
+                      help="the folder holds photos: detect and align faces")
+    v.add_argument("--no-flip", dest="flip", action="store_false",
+                   help="no random horizontal flips")
+    v.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    v.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--out", help="checkpoint path (default: the user cache dir)")
+    v.add_argument("--resume", nargs="?", const="", metavar="PATH",
+                   help="continue from PATH (default: --out)")
+    v.add_argument("--print-every", type=float, default=10.0, help="seconds between lines")
+    v.set_defaults(func=cmd_train_vae, aligned=None)
+
+
+def cmd_train_demo(args) -> int:
+    """``train demo``: one of the demo classifiers of issue 8 (backend/train.py)."""
+    import signal
+    import threading
+    import time
+
+    import torch
+
+    from .backend import train as tr
+    from .backend.detect import pick_device
+    from .backend.models.demo import CheckpointError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cancel = threading.Event()
+
+    def on_sigint(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        cancel.set()
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    last = [0.0]
+    try:
+        for ev in tr.train_demo(args.demo_model, args.out, epochs=args.epochs, limit=args.limit,
+                                seed=args.seed, hidden=args.hidden, root=args.data,
+                                device=pick_device(args.device), cancel=cancel):
+            kind, now = ev["event"], time.perf_counter()
+            if kind in ("load", "embed") and (now - last[0] > 10 or ev["done"] == ev["total"]):
+                last[0] = now
+                rate = f" ({ev['images_per_s']:.1f} img/s)" if "images_per_s" in ev else ""
+                print(f"{kind} {ev['split']}: {ev['done']}/{ev['total']}{rate}", flush=True)
+            elif kind == "step" and (now - last[0] > 10 or ev["step"] == ev["steps"]):
+                last[0] = now
+                print(f"epoch {ev['epoch']}/{ev['epochs']} step {ev['step']}/{ev['steps']} "
+                      f"loss {ev['loss']:.4f} {ev['images_per_s']:.0f} img/s", flush=True)
+            elif kind == "epoch":
+                print(f"epoch {ev['epoch']}/{ev['epochs']}: train loss {ev['train_loss']:.4f}, "
+                      f"val loss {ev['val_loss']:.4f}, val accuracy "
+                      f"{ev['val_accuracy'] * 100:.2f} %, {ev['seconds']:.0f} s", flush=True)
+            elif kind == "done":
+                state = "stopped (nothing saved)" if ev["cancelled"] else "finished"
+                print(f"{state} in {ev['seconds']:.0f} s; best epoch {ev['best_epoch']} "
+                      f"(val accuracy {ev['val_accuracy'] * 100:.2f} %)", flush=True)
+            elif kind == "saved":
+                print(f"wrote {ev['weights']} ({_human(ev['bytes'])}) and {ev['sidecar']}",
+                      flush=True)
+            elif kind == "evaluated":
+                a, b = ev["test_accuracy"], ev["test_subset_accuracy"]
+                print(f"CelebA test {a['images']}: accuracy {a['accuracy'] * 100:.2f} %, "
+                      f"balanced {a['balanced_accuracy'] * 100:.2f} %, macro F1 "
+                      f"{a['macro_f1'] * 100:.2f} %; subset {b['images']}: "
+                      f"{b['accuracy'] * 100:.2f} %", flush=True)
+                print(f"retrain with: {ev['metadata']['command']}")
+    except (tr.DataError, CheckpointError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGINT, old)
+    return 0
+
+
+def _add_train_demo(trsub) -> None:
+    # the ids of backend/train.py's DEMO_MODEL_IDS, spelled out so --help does not import torch
+    ids = ("celeba-cnn-naive", "celeba-cnn-randomcrop", "celeba-embedding-head")
+    t = trsub.add_parser("demo", help="train a demo gender classifier on CelebA (issue 8)")
+    t.add_argument("--model", dest="demo_model", required=True, choices=ids)
+    t.add_argument("--epochs", type=int, help="default 4 (CNNs) or 40 (embedding head)")
+    t.add_argument("--hidden", type=int, default=0,
+                   help="embedding head: 0 = logistic regression, N = MLP with N hidden units")
+    t.add_argument("--limit", type=int, help="use only the first N images of each split")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--data", help="data folder (default ../shared/data)")
+    t.add_argument("--out", help="checkpoint folder (default resources/demo-models)")
+    t.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
+    t.add_argument("--threads", type=int, default=2, help="torch CPU threads (0 = torch's)")
+    t.set_defaults(func=cmd_train_demo)
+
+
+def cmd_experiment(args) -> int:
+    """``experiment mismatch``: the data-mismatch experiment of issue 8."""
+    import time
+
+    import torch
+
+    from .backend import Backend
+    from .backend import experiment as ex
+    from .backend.models.demo import CheckpointError
+    from .backend.train import DataError
+    from .report_html import write_mismatch_report
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    backend = Backend(device=args.device)
+    settings = ex.MismatchSettings(limit=args.limit, celeba_limit=args.celeba_limit,
+                                   probe_faces=args.probe_faces,
+                                   probe_samples=args.probe_samples, shift_iod=args.shift_iod,
+                                   naive_fraction=args.naive_fraction,
+                                   models=tuple(args.model or ex.MODELS))
+    t0, last, result = time.perf_counter(), [0.0, ""], None
+    try:
+        for ev in ex.mismatch(backend, settings, root=args.data, cache=args.cache):
+            now = time.perf_counter()
+            if ev["event"] == "progress" and (now - last[0] > 15 or ev["stage"] != last[1]
+                                              or ev["done"] == ev["total"]):
+                last[:] = [now, ev["stage"]]
+                print(f"  {ev['stage']}: {ev['done']}/{ev['total']} ({now - t0:.0f} s)",
+                      file=sys.stderr, flush=True)
+            elif ev["event"] == "result":
+                result = ev["result"]
+    except (DataError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    info = result.info
+    print(f"CelebA test: {info['celeba_images']} images; LFW: {info['lfw_images']} images "
+          f"({info['lfw_men']} men, {info['lfw_women']} women), face found by MTCNN in "
+          f"{info['lfw_detected']}; device {info['device']}; {info['seconds']:.0f} s (CelebA "
+          f"{info['celeba_seconds']:.0f} s, LFW {info['lfw_seconds']:.0f} s, invariance "
+          f"{info['probe_seconds']:.0f} s)")
+    print(ex.format_tables(result))
+    print()
+    print(ex.summary_table(result))
+    if result.flips:
+        f = result.flips
+        print(f"\n{f['model']} flips on {f['flips']}/{f['images']} LFW images between the naive "
+              f"and the re-aligned crop (alignment fixes {f['fixed_by_alignment']}, breaks "
+              f"{f['broken_by_alignment']})")
+    paths = write_mismatch_report(result, args.out)
+    print(f"wrote {paths['html']}, {paths['csv']}, {paths['invariance_csv']}")
+    return 0
+
+
+def _add_experiment(sub) -> None:
+    ex = sub.add_parser("experiment", help="reproducible experiments with the demo models")
+    exsub = ex.add_subparsers(dest="experiment", required=True)
+    m = exsub.add_parser("mismatch", help="CelebA-trained classifiers on CelebA test, naive "
+                                          "LFW crops and re-aligned LFW (table, CSV, HTML)")
+    m.add_argument("--limit", type=int, default=1000,
+                   help="LFW images, half men half women (0 = all 6,913)")
+    m.add_argument("--celeba-limit", type=int, default=0, help="CelebA test images (0 = 1,000)")
+    m.add_argument("--probe-faces", type=int, default=100,
+                   help="CelebA test faces for the invariance metrics")
+    m.add_argument("--probe-samples", type=int, default=8,
+                   help="pairs / 1-px shifts / transforms per face")
+    m.add_argument("--shift-iod", type=float, default=0.5,
+                   help="largest random shift as a fraction of the inter-ocular distance")
+    m.add_argument("--naive-fraction", type=float, default=1.0,
+                   help="naive crop: side of the centred box relative to the largest that fits")
+    m.add_argument("--model", action="append", help="model ids (default: the three demo models and dlib-gender)")
+    m.add_argument("--data", help="data folder (default ../shared/data)")
+    m.add_argument("--out", default="mismatch-out", help="folder for CSV and HTML")
+    m.add_argument("--cache", help="folder for the LFW detection cache "
+                                   "(default: <model cache>/experiment)")
+    m.add_argument("--device", default="auto")
+    m.add_argument("--threads", type=int, default=2, help="torch CPU threads (0 = torch's)")
+    m.set_defaults(func=cmd_experiment)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="faceinspector",
                                 description="See why a face model gets a photo wrong. "
@@ -251,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "and sweep plots for photos or folders")
     pb.add_argument("paths", nargs="+", help="photos or folders")
     pb.add_argument("--model", action="append", help="model id (repeatable; default dlib-gender)")
+    pb.add_argument("--model-file", action="append", metavar="PATH",
+                    help="your TorchScript/ONNX classifier (+ JSON sidecar beside it)")
     pb.add_argument("--template", help="crop template (default: each model's own)")
     pb.add_argument("--border", default="reflect", choices=["reflect", "replicate", "zeros"])
     pb.add_argument("--max-shift", type=int, default=8, help="random shifts up to ±N crop px")
@@ -259,6 +545,11 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--out", default="probe-out", help="folder for CSV and PNG output")
     pb.add_argument("--device", default="auto")
     pb.set_defaults(func=cmd_probe)
+    tr = sub.add_parser("train", help="train the project's own small models")
+    trsub = tr.add_subparsers(dest="model", required=True)  # add more models here
+    _add_train_vae(trsub)
+    _add_train_demo(trsub)
+    _add_experiment(sub)
     return p
 
 
@@ -271,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (AssetError, ImageError) as exc:
+    except (AssetError, ImageError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
