@@ -1,0 +1,126 @@
+"""Screenshots of the desktop app with the demo photos, one PNG per pane state.
+
+Opens the main window at 1400x900 (offscreen), waits for detection of the six demo photos,
+steps through the faces until one where a model changes its answer between the raw and the
+aligned crop, and saves under ``docs/screenshots/``:
+
+* ``main.png`` - the whole window;
+* ``photos.png``, ``crops.png``, ``predictions.png`` - each pane;
+* ``predictions_all.png`` - every model's card (the list inside the scroll area), including
+  models that cannot be loaded here, greyed out with the reason;
+* ``crops_arcface.png``, ``predictions_arcface.png`` - the same face aligned to the ArcFace
+  template instead of each model's own (dlib's networks change their minds);
+* ``photos_error.png`` - an unreadable file in the list, its message shown in place.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/screenshots.py [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEventLoop, QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(cond, timeout: float = 180) -> bool:
+    end = time.perf_counter() + timeout
+    loop = QEventLoop()
+    while not cond():
+        if time.perf_counter() > end:
+            return False
+        loop.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.002)
+    loop.processEvents()
+    return True
+
+
+def settle(win) -> None:
+    """Let every pane finish its work and repaint."""
+    wait_for(lambda: not win.crops.slot.busy and not win.predictions.slot.busy
+             and (win.predictions.ref is None
+                  or set(win.predictions.enabled_models) <= set(win.predictions.results)))
+    for _ in range(5):
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    ap.add_argument("--max-faces", type=int, default=23)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    tmp = tempfile.TemporaryDirectory(prefix="fi-shots-")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp.name)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("FaceInspector-screenshots")
+    from faceinspector.gui.main_window import MainWindow
+
+    win = MainWindow(paths=None, restore_layout=False)  # the demo photos
+    win.resize(1400, 900)
+    win.show()
+    if not wait_for(lambda: win.ctx.info is not None, 300):
+        raise SystemExit("the backend did not come up")
+    photos = win.photos
+    if not wait_for(lambda: photos.model.rowCount() >= 6 and not photos.busy, 600):
+        raise SystemExit("the demo photos did not load")
+    photos.list.setCurrentIndex(photos.model.index(0))
+    settle(win)
+
+    # step through the faces until some model changes its answer (own templates)
+    for _ in range(args.max_faces):
+        if any(c.differs for c in win.predictions.cards.values()):
+            break
+        photos.step_face(1)
+        settle(win)
+    ref = win.crops.ref
+    print(f"face {ref.index + 1} of {ref.count} in {ref.path.name}; differing: "
+          + ", ".join(m for m, c in win.predictions.cards.items() if c.differs))
+    saved = []
+
+    def save(widget, name: str) -> None:
+        QApplication.processEvents()
+        path = args.out / name
+        widget.grab().save(str(path))
+        saved.append(path)
+
+    save(win, "main.png")
+    save(win.docks["photos"], "photos.png")
+    save(win.docks["crops"], "crops.png")
+    save(win.docks["predictions"], "predictions.png")
+    save(win.predictions.list, "predictions_all.png")  # every card, unscrolled
+
+    win.crops.set_template("arcface-112")
+    settle(win)
+    save(win.docks["crops"], "crops_arcface.png")
+    save(win.docks["predictions"], "predictions_arcface.png")
+    win.crops.set_template(None)
+
+    broken = Path(tmp.name) / "holiday-042.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + b"not really a jpeg" * 50)
+    win.open_paths([broken])
+    wait_for(lambda: photos.model.rowCount() >= 7 and not photos.busy)
+    photos.list.setCurrentIndex(photos.model.index(photos.model.rowCount() - 1))
+    settle(win)
+    save(win.docks["photos"], "photos_error.png")
+
+    win.close()
+    for p in saved:
+        print(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

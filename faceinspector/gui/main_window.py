@@ -1,0 +1,422 @@
+"""The main window: dockable panes, menus, toolbar, status bar; wires the panes together.
+
+No torch here: the backend is created on the compute lane after the window is first painted
+(:meth:`MainWindow.start_backend`), and every later backend call goes through a worker.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFileDialog,
+                               QFormLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QSpinBox, QStyle, QToolButton, QWidget)
+
+from . import jobs, settings
+from .context import AppContext
+from .panes.crops import CropsPane
+from .panes.photos import PhotosPane
+from .panes.placeholders import PlaceholderPane
+from .panes.predictions import PredictionsPane
+from .workers import Progress, WorkerPool, WorkerSlot
+
+DEFAULT_SIZE = QSize(1400, 900)
+FETCH = "faceinspector models fetch"
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, prefs: settings.Preferences, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.device = QComboBox()
+        for d in settings.DEVICES:
+            self.device.addItem({"auto": "auto (CUDA when available)", "cpu": "CPU",
+                                 "cuda": "CUDA"}[d], d)
+        self.device.setCurrentIndex(max(0, self.device.findData(prefs.device)))
+        self.max_side = QSpinBox()
+        self.max_side.setRange(160, 8192)
+        self.max_side.setSingleStep(64)
+        self.max_side.setSuffix(" px")
+        self.max_side.setValue(prefs.detect_max_side)
+        self.max_side.setToolTip("Photos are shrunk to this long side for MTCNN's first stages "
+                                 "(smaller is faster, larger finds smaller faces).")
+        form = QFormLayout(self)
+        form.addRow("Device:", self.device)
+        form.addRow("Detection max side:", self.max_side)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def value(self) -> settings.Preferences:
+        return settings.Preferences(self.device.currentData(), self.max_side.value())
+
+
+class MainWindow(QMainWindow):
+    """Photos | Crops / Predictions (+ Probe, Triplets, Morph placeholders) as docks.
+
+    Parameters
+    ----------
+    paths : photos/folders to open; None opens the bundled demo photos.
+    backend : an existing backend facade (tests share one); None creates one in a worker.
+    """
+
+    firstPainted = Signal(float)  # time.perf_counter() of the first paint
+    backendReady = Signal(object)
+
+    def __init__(self, paths=None, backend=None, prefs: settings.Preferences | None = None,
+                 restore_layout: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("FaceInspector")
+        self.first_paint_at: float | None = None
+        self._initial_paths = None if paths is None else [Path(p) for p in paths]
+        self._given_backend = backend
+        self.pool = WorkerPool(self)
+        self.ctx = AppContext(self.pool, prefs or settings.Preferences.load(), self)
+        self.backend_slot = WorkerSlot(self.pool, "compute", "backend", self)
+        self.backend_slot.result.connect(self._on_backend)
+        self.backend_slot.error.connect(self._on_backend_error)
+        self.problem_box: QMessageBox | None = None
+        self._shutdown_done = False
+
+        self.photos = PhotosPane(self.ctx)
+        self.crops = CropsPane(self.ctx)
+        self.predictions = PredictionsPane(self.ctx)
+        self.placeholders = {n: PlaceholderPane(n) for n in ("Probe", "Triplets", "Morph")}
+        self._build_docks()
+        self._build_actions()
+        self._build_status()
+        self._wire()
+        self.resize(DEFAULT_SIZE)
+        if restore_layout:
+            self._restore_layout()
+
+    # -------------------------------------------------------------------------- layout
+    def _dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{name}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.setDockNestingEnabled(True)
+        self.setCentralWidget(None)
+        self.docks = {
+            "photos": self._dock("Photos", self.photos, "photos"),
+            "crops": self._dock("Crops", self.crops, "crops"),
+            "predictions": self._dock("Predictions", self.predictions, "predictions"),
+        }
+        for name, pane in self.placeholders.items():
+            self.docks[name.lower()] = self._dock(name, pane, name.lower())
+        d = self.docks
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["photos"])
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["crops"])
+        self.splitDockWidget(d["crops"], d["predictions"], Qt.Orientation.Vertical)
+        for name in ("probe", "triplets", "morph"):
+            self.tabifyDockWidget(d["predictions"], d[name])
+        d["predictions"].raise_()
+        self.resizeDocks([d["photos"], d["crops"]], [750, 650], Qt.Orientation.Horizontal)
+        self.resizeDocks([d["crops"], d["predictions"]], [345, 495], Qt.Orientation.Vertical)
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "", icon=None) -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            keys = shortcut if isinstance(shortcut, list) else [shortcut]
+            act.setShortcuts([QKeySequence(k) for k in keys])
+        if tip:
+            act.setStatusTip(tip)
+            act.setToolTip(tip)
+        if icon is not None:
+            act.setIcon(self.style().standardIcon(icon))
+        act.triggered.connect(slot)
+        return act
+
+    def _build_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        self.act_open = self._action("&Open photos…", self.open_files_dialog, QKeySequence.Open,
+                                     "Open photo files (Ctrl+O)", sp.SP_DialogOpenButton)
+        self.act_open_folder = self._action("Open &folder…", self.open_folder_dialog,
+                                            "Ctrl+Shift+O", "Open a folder of photos "
+                                            "(Ctrl+Shift+O)", sp.SP_DirOpenIcon)
+        self.act_remove = self._action("&Remove photo", self.photos.remove_current,
+                                       QKeySequence.Delete, "Remove the selected photo (Del)",
+                                       sp.SP_TrashIcon)
+        self.act_next = self._action("&Next face", lambda: self.photos.step_face(1),
+                                     ["N", "PgDown"], "Next face (N / PgDn)", sp.SP_ArrowForward)
+        self.act_prev = self._action("&Previous face", lambda: self.photos.step_face(-1),
+                                     ["P", "PgUp"], "Previous face (P / PgUp)", sp.SP_ArrowBack)
+        self.act_export_crops = self._action("Export crops as &PNG…", self.export_crops,
+                                             "Ctrl+E", "Save the current raw and aligned crops")
+        self.act_export_preds = self._action("Export predictions as &CSV…",
+                                             self.export_predictions, "Ctrl+Shift+E",
+                                             "Save the current predictions as CSV")
+        self.act_prefs = self._action("Pre&ferences…", self.preferences_dialog,
+                                      QKeySequence.Preferences)
+        self.act_quit = self._action("&Quit", self.close, QKeySequence.Quit)
+        self.act_cancel = self._action("&Cancel loading", self.photos.cancel_load, "Esc",
+                                       "Stop loading photos (Esc)", sp.SP_BrowserStop)
+        self.act_about = self._action("&About FaceInspector", self.about_dialog)
+        self.act_fit = self._action("&Fit photo to view", self.photos.view.fit, "Ctrl+0")
+
+        menu = self.menuBar().addMenu("&File")
+        for act in (self.act_open, self.act_open_folder):
+            menu.addAction(act)
+        self.recent_menu = menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        menu.addSeparator()
+        menu.addAction(self.act_export_crops)
+        menu.addAction(self.act_export_preds)
+        menu.addSeparator()
+        menu.addAction(self.act_prefs)
+        menu.addSeparator()
+        menu.addAction(self.act_quit)
+        menu = self.menuBar().addMenu("&Edit")
+        menu.addAction(self.act_remove)
+        menu.addAction(self.act_cancel)
+        menu = self.menuBar().addMenu("&View")
+        for act in (self.act_next, self.act_prev, self.act_fit):
+            menu.addAction(act)
+        menu.addSeparator()
+        panes = menu.addMenu("&Panes")
+        for dock in self.docks.values():
+            panes.addAction(dock.toggleViewAction())
+        menu = self.menuBar().addMenu("&Help")
+        menu.addAction(self.act_about)
+
+        bar = self.addToolBar("Main")
+        bar.setObjectName("toolbar-main")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.setIconSize(QSize(18, 18))
+        for act in (self.act_open, self.act_open_folder, self.act_remove, None, self.act_prev,
+                    self.act_next):
+            bar.addSeparator() if act is None else bar.addAction(act)
+        self.act_open.setIconText("Open")
+        self.act_open_folder.setIconText("Folder")
+        self.act_remove.setIconText("Remove")
+        self.act_prev.setIconText("Prev face")
+        self.act_next.setIconText("Next face")
+
+    def _build_status(self) -> None:
+        bar = self.statusBar()
+        self.device_label = QLabel("Device: starting…")
+        self.models_label = QLabel("Models: loading…")
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(180)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.cancel_button = QToolButton()
+        self.cancel_button.setDefaultAction(self.act_cancel)
+        self.cancel_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.hide()
+        self.busy_label = QLabel()
+        for w in (self.busy_label, self.progress, self.cancel_button, self.models_label,
+                  self.device_label):
+            bar.addPermanentWidget(w)
+
+    def _wire(self) -> None:
+        p, c, pr = self.photos, self.crops, self.predictions
+        p.faceSelected.connect(c.set_face)
+        p.faceSelected.connect(pr.set_face)
+        c.templateChanged.connect(pr.set_template)
+        pr.modelActivated.connect(c.set_model)
+        p.loadProgress.connect(self._on_progress)
+        p.loadBusyChanged.connect(self._on_load_busy)
+        for pane in (p, pr):
+            pane.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        pr.busyChanged.connect(lambda b: self.busy_label.setText("predicting…" if b else ""))
+        self.ctx.cardsChanged.connect(self._on_cards)
+
+    # ------------------------------------------------------------------------ startup
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.Paint and self.first_paint_at is None:
+            self.first_paint_at = time.perf_counter()
+            self.firstPainted.emit(self.first_paint_at)
+            QTimer.singleShot(0, self.start_backend)
+        return super().event(event)
+
+    def start_backend(self) -> None:
+        """Create (or describe) the backend on the compute lane; called after the first paint."""
+        if self.ctx.info is not None or self.backend_slot.busy or self.pool.closed:
+            return
+        want_demo = self._initial_paths is None
+        if self._given_backend is not None:
+            self.backend_slot.submit(jobs.describe_backend, self._given_backend, want_demo,
+                                     warm=False)
+        else:
+            prefs = self.ctx.prefs
+            self.backend_slot.submit(jobs.make_backend, prefs.device, prefs.detect_max_side,
+                                     want_demo)
+
+    def _on_backend(self, info: jobs.BackendInfo) -> None:
+        first = self.ctx.info is None
+        self.ctx.set_info(info)
+        self.device_label.setText(f"Device: {info.device_name}")
+        if info.problems:
+            self._show_problems(info.problems)
+        if first:
+            paths = self._initial_paths if self._initial_paths is not None else info.demo_paths
+            if paths:
+                self.photos.open_paths(paths)
+        self.backendReady.emit(info)
+
+    def _on_backend_error(self, message: str) -> None:
+        self.device_label.setText("Device: unavailable")
+        self._show_problems([message])
+
+    def _show_problems(self, problems) -> None:
+        text = ("FaceInspector could not find some of its model packs, so detection or some "
+                f"models will not work.\n\nRun\n\n    {FETCH}\n\nonce (it downloads and "
+                "verifies the packs), then start FaceInspector again.")
+        if not any(FETCH in p for p in problems):
+            text = "FaceInspector could not start its backend."
+        box = QMessageBox(QMessageBox.Icon.Warning, "FaceInspector: models missing", text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setDetailedText("\n\n".join(problems))
+        box.setInformativeText(problems[0][:300])
+        box.open()
+        self.problem_box = box
+
+    def _on_cards(self, cards) -> None:
+        ok = [c for c in cards if c.available]
+        self.models_label.setText(f"Models: {len(ok)} of {len(cards)} available")
+        missing = [f"{c.id}: {c.reason}" for c in cards if not c.available]
+        self.models_label.setToolTip("\n".join(missing) or "All models can be loaded.")
+
+    def _on_progress(self, p: Progress) -> None:
+        # never the indeterminate (busy) mode: its animation repaints constantly and slowly
+        self.progress.setRange(0, max(p.total, p.done, 1))
+        self.progress.setValue(p.done)
+        self.progress.setFormat(f"{p.done}/{p.total} photos" if p.total else f"{p.done} photos")
+        self.statusBar().showMessage(self.photos.progress_text(p), 3000)
+
+    def _on_load_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("starting…")
+        else:
+            self.statusBar().clearMessage()
+
+    # -------------------------------------------------------------------------- files
+    def open_paths(self, paths) -> None:
+        self.photos.open_paths(paths)
+
+    def open_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open photos", self._last_dir(),
+            "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp *.heic);;All files (*)")
+        if files:
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos",
+                                                  self._last_dir())
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str) -> None:
+        settings.add_recent_folder(str(folder))
+        self.open_paths([folder])
+
+    def _last_dir(self) -> str:
+        recent = settings.recent_folders()
+        return recent[0] if recent else str(Path.home())
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = settings.recent_folders()
+        for folder in recent:
+            act = self.recent_menu.addAction(folder)
+            act.triggered.connect(lambda _=False, f=folder: self.open_folder(f))
+        if not recent:
+            self.recent_menu.addAction("(no recent folders)").setEnabled(False)
+
+    def export_crops(self) -> None:
+        if self.crops.pair is None:
+            self.statusBar().showMessage("Select a face first.", 5000)
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export crops to", self._last_dir())
+        if folder:
+            files = self.crops.export_png(folder)
+            self.statusBar().showMessage(f"Saved {len(files)} PNG files to {folder}", 8000)
+
+    def export_predictions(self) -> None:
+        if not self.predictions.results:
+            self.statusBar().showMessage("No predictions to export yet.", 5000)
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export predictions",
+                                              str(Path(self._last_dir()) / "predictions.csv"),
+                                              "CSV (*.csv)")
+        if path:
+            n = self.predictions.export_csv(path)
+            self.statusBar().showMessage(f"Saved {n} rows to {path}", 8000)
+
+    # ------------------------------------------------------------------------ dialogs
+    def preferences_dialog(self) -> None:
+        dlg = PreferencesDialog(self.ctx.prefs, self)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self.apply_preferences(dlg.value())
+
+    def apply_preferences(self, prefs: settings.Preferences) -> None:
+        changed = prefs != self.ctx.prefs
+        self.ctx.prefs = prefs
+        prefs.save()
+        if changed and not self.pool.closed:
+            self.device_label.setText("Device: restarting…")
+            self._given_backend = None
+            self.backend_slot.submit(jobs.make_backend, prefs.device, prefs.detect_max_side,
+                                     self.ctx.info is None and self._initial_paths is None)
+
+    def about_text(self) -> str:
+        from ..backend import assets
+
+        rows = []
+        for pack in assets.manifest()["packs"].values():
+            rows.append(f"<li><b>{pack['title']}</b><br>licence: {pack['license']} — "
+                        f"{pack.get('credit', '')}</li>")
+        return ("<h3>FaceInspector</h3><p>Shows why a face model gets a photo wrong: the crop "
+                "it sees (raw box vs aligned), its predictions side by side, and how they move."
+                "</p><p>Model packs and their licences:</p><ul>" + "".join(rows) + "</ul>")
+
+    def about_dialog(self) -> None:
+        QMessageBox.about(self, "About FaceInspector", self.about_text())
+
+    # ------------------------------------------------------------------- persistence
+    def _restore_layout(self) -> None:
+        s = QSettings()
+        if int(s.value("layout/version", 0) or 0) != settings.LAYOUT_VERSION:
+            return
+        geometry, state = s.value("layout/geometry"), s.value("layout/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, settings.LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        s = QSettings()
+        s.setValue("layout/version", settings.LAYOUT_VERSION)
+        s.setValue("layout/geometry", self.saveGeometry())
+        s.setValue("layout/state", self.saveState(settings.LAYOUT_VERSION))
+
+    def shutdown(self) -> bool:
+        """Cancel all work and stop the worker threads (idempotent)."""
+        if self._shutdown_done:
+            return True
+        self._shutdown_done = True
+        return self.pool.shutdown()
+
+    def closeEvent(self, event) -> None:
+        self.save_layout()
+        self.hide()
+        self.shutdown()
+        super().closeEvent(event)
