@@ -100,11 +100,25 @@ def cmd_eval(args) -> int:
             print(f"  embedded {done}/{total} images ({done / (now - t0):.1f}/s)",
                   file=sys.stderr, flush=True)
 
-    report, pairs, info = run(eval_pairs(backend, args.pairs, root=args.root, model_id=args.model,
-                                         metric=args.metric, folds=args.folds), progress)
+    if args.what == "folder":
+        gen = eval_folder(backend, args.folder, model_id=args.model, metric=args.metric,
+                          min_images=args.min_images, max_people=args.max_people,
+                          mode=args.pairs, max_pairs=args.max_pairs, folds=args.folds,
+                          seed=args.seed)
+    else:
+        gen = eval_pairs(backend, args.pairs, root=args.root, model_id=args.model,
+                         metric=args.metric, folds=args.folds)
+    report, pairs, info = run(gen, progress)
     secs = time.perf_counter() - t0
-    print(f"pairs file:  {args.pairs}  ({report.n_pairs} pairs, {len(set(p.fold for p in pairs))} "
-          f"folds, {info['images']} images)")
+    n_folds = len(set(p.fold for p in pairs))
+    if args.what == "folder":
+        print(f"folder:      {args.folder}  ({info['people']} people with >= {args.min_images} "
+              f"images, {info['images']} images)")
+        print(f"pairs:       {report.n_pairs} ({info['same']} same, {info['different']} "
+              f"different; {info['mode']}), {n_folds} folds by person, seed {args.seed}")
+    else:
+        print(f"pairs file:  {args.pairs}  ({report.n_pairs} pairs, {n_folds} "
+              f"folds, {info['images']} images)")
     print(f"model:       {args.model}, distance {args.metric}, device {backend.device_name}")
     print(f"faces found: {info['detected']}/{info['images']} images "
           f"(the rest use the data set's mean landmarks); unreadable: {len(info['errors'])}")
@@ -117,6 +131,126 @@ def cmd_eval(args) -> int:
         print(f"TAR @ FAR={far:g}: {tar * 100:.2f} %")
     print(f"time:        {secs:.0f} s ({info['images'] / secs:.1f} images/s end to end)")
     return 0
+
+
+# ---------------------------------------------------------------- labelled folders (eval folder)
+# Qt-free, shared with the GUI's Verification pane (gui/jobs.py). They belong beside
+# ``eval_pairs`` in backend/evaluate.py; they live here until the backend's owner moves them.
+
+PAIR_MODES = ("balanced", "all")
+
+
+def folder_people(root, min_images: int = 2, max_people: int | None = None) -> dict:
+    """{person: [relative image paths]} for the sub-folders of ``root`` with at least
+    ``min_images`` images (sorted by name; the first ``max_people`` of them)."""
+    from .backend.images import IMAGE_SUFFIXES
+
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder (expected one sub-folder per person)")
+    people = {}
+    for sub in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        files = sorted(f.name for f in sub.iterdir()
+                       if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
+        if len(files) >= max(min_images, 1):
+            people[sub.name] = [f"{sub.name}/{f}" for f in files]
+        if max_people and len(people) >= max_people:
+            break
+    return people
+
+
+def folder_pairs(root, min_images: int = 2, max_people: int | None = None,
+                 mode: str = "balanced", max_pairs: int = 50_000, folds: int = 10,
+                 seed: int = 0):
+    """Verification pairs from a folder with one sub-folder per person.
+
+    People are shuffled (``seed``) and dealt into ``folds`` folds; both images of a pair come
+    from the same fold, so a fold's threshold is always chosen on other people (LFW-style).
+    ``mode="balanced"``: every same-person pair plus as many different-person pairs drawn
+    uniformly at random; ``mode="all"``: every pair of images within a fold (``folds=1``: every
+    pair). More than ``max_pairs`` pairs are sampled down uniformly.
+
+    Returns ``(images, pairs)``: the relative image paths used (sorted) and
+    :class:`~faceinspector.backend.triplets.Pair` objects.
+    """
+    import numpy as np
+
+    from .backend.triplets import Pair
+
+    if mode not in PAIR_MODES:
+        raise ValueError(f"unknown pair mode {mode!r}; choose one of {', '.join(PAIR_MODES)}")
+    people = folder_people(root, min_images, max_people)
+    names = sorted(people)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(names))
+    folds = max(1, min(folds, len(names) // 2 or 1))
+    pairs: list = []
+    for f in range(folds):
+        members = [names[i] for i in order[f::folds]]
+        files = [img for m in members for img in people[m]]
+        owner = np.array([k for k, m in enumerate(members) for _ in people[m]])
+        if len(files) < 2:
+            continue
+        ia, ib = np.triu_indices(len(files), 1)
+        same = owner[ia] == owner[ib]
+        if mode == "balanced":
+            pos = np.flatnonzero(same)
+            neg = np.flatnonzero(~same)
+            keep = np.concatenate([pos, rng.choice(neg, min(len(pos), len(neg)), replace=False)])
+        else:
+            keep = np.arange(len(ia))
+        pairs += [Pair(files[ia[k]], files[ib[k]], bool(same[k]), f) for k in np.sort(keep)]
+    if len(pairs) > max_pairs:
+        pick = np.sort(rng.choice(len(pairs), max_pairs, replace=False))
+        pairs = [pairs[k] for k in pick]
+    images = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    return images, pairs
+
+
+def pairs_report(emb, images, pairs, metric: str = "l2"):
+    """The verification report of ``pairs`` from the embeddings of ``images`` (same steps as
+    :func:`~faceinspector.backend.evaluate.eval_pairs`)."""
+    import numpy as np
+
+    from .backend import triplets
+
+    index = {name: i for i, name in enumerate(images)}
+    a = emb[[index[p.a] for p in pairs]]
+    b = emb[[index[p.b] for p in pairs]]
+    dist = triplets.distance(a, b, metric)
+    ok = ~np.isnan(dist)
+    dist = np.where(ok, dist, np.nanmax(dist) if ok.any() else 1.0)
+    same = np.array([p.same for p in pairs])
+    return triplets.verify(dist, same, np.array([p.fold for p in pairs]))
+
+
+def eval_folder(backend, root, model_id: str = "dlib-resnet", metric: str = "l2",
+                min_images: int = 2, max_people: int | None = None, mode: str = "balanced",
+                max_pairs: int = 50_000, folds: int = 10, seed: int = 0):
+    """Like :func:`~faceinspector.backend.evaluate.eval_pairs`, on a folder with one
+    sub-folder per person (pairs from :func:`folder_pairs`). Yields progress, then
+    ``("result", (VerificationReport, pairs, info))``."""
+    from .backend.evaluate import embed_images
+
+    root = Path(root)
+    images, pairs = folder_pairs(root, min_images, max_people, mode, max_pairs, folds, seed)
+    n_same = sum(p.same for p in pairs)
+    if not n_same or n_same == len(pairs):
+        raise ValueError(f"{root}: no usable pairs; it needs at least two sub-folders (people) "
+                         f"with {max(min_images, 2)} or more images each")
+    result = None
+    for msg in embed_images(backend, [root / n for n in images], model_id):
+        if msg[0] == "progress":
+            yield msg
+        else:
+            result = msg[1]
+    emb, detected, errors = result
+    report = pairs_report(emb, images, pairs, metric)
+    info = {"images": len(images), "detected": int(detected.sum()), "errors": errors,
+            "model": model_id, "metric": metric, "mode": mode,
+            "people": len({n.split("/")[0] for n in images}), "same": n_same,
+            "different": len(pairs) - n_same}
+    yield ("result", (report, pairs, info))
 
 
 def cmd_probe(args) -> int:
@@ -529,6 +663,24 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.add_argument("--metric", default="l2", choices=["l2", "sq-l2", "cosine"])
     lfw.add_argument("--folds", type=int, help="use only the first N folds")
     lfw.add_argument("--device", default="auto")
+    fo = esub.add_parser("folder", help="verification on a folder with one sub-folder per "
+                                        "person (same pipeline and report as 'eval lfw')")
+    fo.add_argument("folder", help="folder of person sub-folders")
+    fo.add_argument("--min-images", type=int, default=2,
+                    help="use people with at least N images (default 2)")
+    fo.add_argument("--max-people", type=int, help="use only the first N such people (by name)")
+    fo.add_argument("--pairs", default="balanced", choices=PAIR_MODES,
+                    help="balanced: every same-person pair + as many random different-person "
+                         "pairs; all: every pair within a fold")
+    fo.add_argument("--max-pairs", type=int, default=50_000,
+                    help="sample down to at most N pairs (default 50000)")
+    fo.add_argument("--folds", type=int, default=10,
+                    help="deal the people into N folds; each fold's threshold is chosen on the "
+                         "others (default 10)")
+    fo.add_argument("--seed", type=int, default=0, help="for the people split and sampling")
+    fo.add_argument("--model", default="dlib-resnet", help="embedder model id")
+    fo.add_argument("--metric", default="l2", choices=["l2", "sq-l2", "cosine"])
+    fo.add_argument("--device", default="auto")
     e.set_defaults(func=cmd_eval)
 
     pb = sub.add_parser("probe", help="invariance metrics (consistency, P(top-1 change), eKLD) "
