@@ -18,9 +18,13 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDockWidget
 from . import jobs, settings
 from .context import AppContext
 from .panes.crops import CropsPane
+from .panes.gallery import GalleryPane
+from .panes.morph import MorphPane
 from .panes.photos import PhotosPane
-from .panes.placeholders import PlaceholderPane
 from .panes.predictions import PredictionsPane
+from .panes.probe import ProbePane
+from .panes.triplets import TripletsPane
+from .panes.verification import VerificationPane
 from .workers import Progress, WorkerPool, WorkerSlot
 
 DEFAULT_SIZE = QSize(1400, 900)
@@ -57,7 +61,7 @@ class PreferencesDialog(QDialog):
 
 
 class MainWindow(QMainWindow):
-    """Photos | Crops / Predictions (+ Probe, Triplets, Morph placeholders) as docks.
+    """Photos | Crops / Predictions (+ Probe, Triplets, Verification, Gallery, Morph) as docks.
 
     Parameters
     ----------
@@ -86,7 +90,11 @@ class MainWindow(QMainWindow):
         self.photos = PhotosPane(self.ctx)
         self.crops = CropsPane(self.ctx)
         self.predictions = PredictionsPane(self.ctx)
-        self.placeholders = {n: PlaceholderPane(n) for n in ("Probe", "Triplets", "Morph")}
+        self.probe = ProbePane(self.ctx)
+        self.triplets = TripletsPane(self.ctx)
+        self.verification = VerificationPane(self.ctx)
+        self.gallery = GalleryPane(self.ctx)
+        self.morph = MorphPane(self.ctx)
         self._build_docks()
         self._build_actions()
         self._build_status()
@@ -112,16 +120,23 @@ class MainWindow(QMainWindow):
             "photos": self._dock("Photos", self.photos, "photos"),
             "crops": self._dock("Crops", self.crops, "crops"),
             "predictions": self._dock("Predictions", self.predictions, "predictions"),
+            "probe": self._dock("Probe", self.probe, "probe"),
+            "triplets": self._dock("Triplets", self.triplets, "triplets"),
+            "verification": self._dock("Verification", self.verification, "verification"),
+            "gallery": self._dock("Gallery", self.gallery, "gallery"),
+            "morph": self._dock("Morph", self.morph, "morph"),
         }
-        for name, pane in self.placeholders.items():
-            self.docks[name.lower()] = self._dock(name, pane, name.lower())
         d = self.docks
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["photos"])
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["crops"])
         self.splitDockWidget(d["crops"], d["predictions"], Qt.Orientation.Vertical)
-        for name in ("probe", "triplets", "morph"):
+        for name in ("triplets", "verification", "gallery", "morph"):
             self.tabifyDockWidget(d["predictions"], d[name])
         d["predictions"].raise_()
+        # the probe's plots need room: a tab beside Photos (faces can still be stepped with
+        # N / P), so Crops and Predictions stay in view while probing
+        self.tabifyDockWidget(d["photos"], d["probe"])
+        d["photos"].raise_()
         self.resizeDocks([d["photos"], d["crops"]], [750, 650], Qt.Orientation.Horizontal)
         self.resizeDocks([d["crops"], d["predictions"]], [345, 495], Qt.Orientation.Vertical)
 
@@ -225,6 +240,8 @@ class MainWindow(QMainWindow):
         p, c, pr = self.photos, self.crops, self.predictions
         p.faceSelected.connect(c.set_face)
         p.faceSelected.connect(pr.set_face)
+        p.faceSelected.connect(self.probe.set_face)
+        self.probe.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         c.templateChanged.connect(pr.set_template)
         pr.modelActivated.connect(c.set_model)
         p.loadProgress.connect(self._on_progress)
@@ -233,6 +250,19 @@ class MainWindow(QMainWindow):
             pane.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         pr.busyChanged.connect(lambda b: self.busy_label.setText("predicting…" if b else ""))
         self.ctx.cardsChanged.connect(self._on_cards)
+        p.faceSelected.connect(self.morph.set_face)
+        self.morph.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self._wire_embeddings()
+
+    def _wire_embeddings(self) -> None:
+        """Triplets and Gallery follow the selected face and every loaded photo's faces."""
+        p = self.photos
+        for pane in (self.triplets, self.gallery):
+            p.faceSelected.connect(pane.set_face)
+            for signal in (p.model.rowsInserted, p.model.rowsRemoved):
+                signal.connect(lambda *_, pane=pane: pane.set_photos(p.model.items))
+        for pane in (self.triplets, self.verification, self.gallery):
+            pane.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
 
     # ------------------------------------------------------------------------ startup
     def event(self, event) -> bool:
@@ -413,7 +443,8 @@ class MainWindow(QMainWindow):
         if self._shutdown_done:
             return True
         self._shutdown_done = True
-        return self.pool.shutdown()
+        trained = self.morph.shutdown()  # the Morph pane's training lane
+        return self.pool.shutdown() and trained
 
     def closeEvent(self, event) -> None:
         self.save_layout()

@@ -19,6 +19,11 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "faceapi-expression": ("faceapi_heads", "FaceApiExpression"),
     "dlib-resnet": ("dlib_resnet", "DlibResNet"),
     "facenet-512": ("facenet", "FaceNet512"),
+    # demo gender classifiers trained on CelebA by `faceinspector train demo` (issue 8);
+    # checkpoints in resources/demo-models (safetensors + JSON sidecar)
+    "celeba-cnn-naive": ("demo", "CelebaCnnNaive"),
+    "celeba-cnn-randomcrop": ("demo", "CelebaCnnRandomCrop"),
+    "celeba-embedding-head": ("demo", "CelebaEmbeddingHead"),
 }
 
 

@@ -1,0 +1,87 @@
+"""Screenshot of the Probe pane: the main window at 1400x900 (offscreen), the demo photo
+sample1.jpg, its first face selected, the Probe dock raised, the sliders moved off centre and
+the sweeps, heat map and metrics computed.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/probe_screenshot.py \
+        [--out docs/screenshots/probe.png] [--models dlib-gender faceapi-agegender]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEventLoop, QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(cond, timeout: float = 180) -> bool:
+    end = time.perf_counter() + timeout
+    loop = QEventLoop()
+    while not cond():
+        if time.perf_counter() > end:
+            return False
+        loop.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.002)
+    loop.processEvents()
+    return True
+
+
+def settle(n: int = 10) -> None:
+    loop = QEventLoop()  # not QApplication.processEvents: PySide6 6.12 mis-counts None there
+    for _ in range(n):
+        loop.processEvents()
+        time.sleep(0.03)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots" / "probe.png")
+    ap.add_argument("--models", nargs="*", default=["dlib-gender", "faceapi-agegender"])
+    ap.add_argument("--face", type=int, default=0)
+    args = ap.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    tmp = tempfile.TemporaryDirectory(prefix="fi-probe-shot-")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp.name)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("FaceInspector-screenshots")
+    from faceinspector.backend import assets
+    from faceinspector.gui.main_window import MainWindow
+
+    win = MainWindow(paths=[assets.demo_photos()[0]], restore_layout=False)
+    win.resize(1400, 900)
+    win.show()
+    if not wait_for(lambda: win.ctx.info is not None, 300):
+        raise SystemExit("the backend did not come up")
+    probe = win.probe
+    win.docks["probe"].raise_()
+    probe.set_models(args.models)
+    if not wait_for(lambda: probe.ref is not None, 300):
+        raise SystemExit("no face was selected")
+    win.photos.select_face(args.face)
+    wait_for(lambda: probe.ref is not None and probe.ref.index == args.face, 60)
+    probe.controls["dx"].setValue(5)
+    probe.controls["angle"].setValue(-10)
+    wait_for(lambda: probe.canvas is not None and probe.heat is not None
+             and not probe.busy and probe.live is not None
+             and probe.live.transform == probe.transform(), 300)
+    settle()
+    win.grab().save(str(args.out))
+    print(f"saved {args.out} ({win.width()}x{win.height()}); probe pane "
+          f"{probe.width()}x{probe.height()}, canvas {probe.canvas.width()}x"
+          f"{probe.canvas.height()}")
+    win.close()
+
+
+if __name__ == "__main__":
+    main()

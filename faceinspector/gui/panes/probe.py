@@ -1,0 +1,817 @@
+"""Probe pane: push the crop a model sees around (shift, rotate, scale) and watch it answer.
+
+* Sliders with numeric entry for dx, dy (pixels of the *reference* model's crop: the first
+  selected model, whose crops are shown), rotation and scale. Every other selected model is
+  moved by the same fraction of its own crop, so their curves share one axis.
+* Live: each slider change re-warps the crop from the photo and runs the selected models on it
+  (compute lane, latest value wins: moves are coalesced, results for values the sliders have
+  already left are dropped, never drawn).
+* Analysis, when the face, models, template or border change (never per slider tick): for each
+  model the four one-parameter sweeps, a dx × dy heat map for the reference model, and the
+  invariance metrics of :mod:`faceinspector.backend.probe`. It runs as a chain of small jobs
+  on the compute lane, so live predictions slip in between them. The slider positions are
+  overlay markers on the plots: moving a slider blits them, nothing is recomputed.
+* Export PNG (the figure as shown) and CSV (the plotted numbers).
+
+Work only happens while the pane is visible (a hidden dock costs nothing).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+
+import numpy as np
+from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
+                               QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QScrollArea,
+                               QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget)
+
+from .. import convert, jobs, theme
+from ..workers import WorkerSlot
+
+OWN = "__own__"  # template combo: each model's own template
+BORDERS = ("reflect", "replicate", "zeros")
+DEFAULT_MODELS = ("dlib-gender",)
+HEAT_N = 21  # the heat map is HEAT_N x HEAT_N shifts over the dx/dy slider range
+# the backend's probe.SWEEP_VALUES for angle and scale (not imported: it imports torch)
+ANGLES = np.arange(-45, 46, 3.0)
+SCALES = np.round(np.arange(0.7, 1.401, 0.025), 3)
+PARAMS = ("dx", "dy", "angle", "scale")
+CHUNK_PIXELS = 128 * 112 * 112  # crop pixels per analysis step (~128 crops of 112 x 112)
+MAX_PLOTTED = 8  # plots.draw_sweep: more classes than this -> only the 4 highest are drawn
+MARKER = "#222222"  # the sliders' current values on the plots
+XLABELS = {"dx": "dx (reference crop px)", "dy": "dy (reference crop px)",
+           "angle": "rotation (°)", "scale": "scale"}
+
+
+def plotted_classes(probs: np.ndarray) -> list[int]:
+    """The class indices :func:`faceinspector.plots.draw_sweep` draws for ``probs`` (K, C)."""
+    c = probs.shape[1]
+    if c <= MAX_PLOTTED:
+        return list(range(c))
+    keep = set(np.argsort(-probs.max(0))[:4].tolist())
+    return [i for i in range(c) if i in keep]
+
+
+def is_classifier(card) -> bool:
+    return card.spec is not None and 2 <= len(card.labels) <= 16
+
+
+class ParamControl(QObject):
+    """A slider and a numeric box kept in sync; the box holds the (float) value."""
+
+    valueChanged = Signal(float)
+
+    def __init__(self, text: str, lo: float, hi: float, step: float, factor: float,
+                 decimals: int, suffix: str, default: float, parent: QObject) -> None:
+        super().__init__(parent)
+        self.factor, self.default = factor, default
+        self.label = QLabel(text)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setMinimumWidth(70)
+        self.spin = QDoubleSpinBox()
+        self.spin.setDecimals(decimals)
+        self.spin.setSingleStep(step)
+        self.spin.setSuffix(suffix)
+        self.spin.setKeyboardTracking(False)
+        self.spin.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.set_range(lo, hi)
+        self.spin.setValue(default)
+        self.slider.setValue(round(default * factor))
+        self.slider.valueChanged.connect(self._from_slider)
+        self.spin.valueChanged.connect(self._from_spin)
+
+    def set_range(self, lo: float, hi: float) -> None:
+        self.slider.setRange(round(lo * self.factor), round(hi * self.factor))
+        self.spin.setRange(lo, hi)
+
+    def value(self) -> float:
+        return float(self.spin.value())
+
+    def setValue(self, value: float) -> None:
+        self.spin.setValue(value)
+
+    def _from_slider(self, position: int) -> None:
+        self.spin.blockSignals(True)
+        self.spin.setValue(position / self.factor)
+        self.spin.blockSignals(False)
+        self.valueChanged.emit(self.value())
+
+    def _from_spin(self, value: float) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(value * self.factor))
+        self.slider.blockSignals(False)
+        self.valueChanged.emit(self.value())
+
+
+class CropView(QWidget):
+    """One crop enlarged by an integer factor (nearest neighbour), landmarks and targets drawn."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(96, 96)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.pixels: np.ndarray | None = None
+        self.points = (np.zeros((0, 2)), np.zeros((0, 2)))
+        self.rendered: QPixmap | None = None
+        self.factor, self.text = 0, ""
+
+    def sizeHint(self) -> QSize:
+        return QSize(130, 130)
+
+    def set_crop(self, pixels: np.ndarray, landmarks, targets) -> None:
+        self.pixels, self.text = pixels, ""
+        self.points = (np.zeros((0, 2)) if landmarks is None else landmarks,
+                       np.zeros((0, 2)) if targets is None else targets)
+        self._render()
+
+    def set_text(self, text: str) -> None:
+        self.pixels, self.rendered, self.factor, self.text = None, None, 0, text
+        self.update()
+
+    def _render(self) -> None:
+        if self.pixels is None:
+            return
+        h, w = self.pixels.shape[:2]
+        box = max(w, h) * max(1, min(self.width() // max(w, 1), self.height() // max(h, 1)))
+        pix, self.factor = convert.enlarge(self.pixels, box)
+        self.rendered = convert.draw_crop_points(pix, *self.points, self.factor)
+        self.update()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._render()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#202124"))
+        if self.rendered is not None:
+            painter.drawPixmap((self.width() - self.rendered.width()) // 2,
+                               (self.height() - self.rendered.height()) // 2, self.rendered)
+        elif self.text:
+            painter.setPen(QColor("#cfcfcf"))
+            painter.drawText(self.rect().adjusted(6, 6, -6, -6),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.text)
+        painter.end()
+
+
+class ProbePane(QWidget):
+    """Sliders, the two crops, live predictions, sweep plots, heat map and metrics."""
+
+    message = Signal(str)
+    liveShown = Signal(object)  # jobs.ProbeView, after it is drawn
+    analysisDone = Signal()  # sweeps, heat map and metrics of the current state are all in
+
+    def __init__(self, ctx, parent=None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.ref = None
+        self.live: jobs.ProbeView | None = None
+        self._base: jobs.ProbeView | None = None  # the last result with the untransformed part
+        self.sweeps: dict[str, jobs.ProbeSweep] = {}
+        self.heat: jobs.ProbeHeat | None = None
+        self.metrics: dict = {}
+        self.errors: dict[str, str] = {}
+        self.stale_dropped = 0  # live results for values the sliders had already left
+        self._steps: list[tuple[str, str]] = []
+        self._current_step: tuple = ("", "", None)
+        self.heat_flips: np.ndarray | None = None
+        self._tall = False  # the figure's panels are arranged 3 x 2 (else 2 x 3)
+        self._dirty = True
+        self._checked: set[str] = set(DEFAULT_MODELS)
+        self.canvas = None  # plot.PlotCanvas, created once matplotlib is loaded
+        self._markers: dict = {}
+        self._build()
+        self.live_slot = WorkerSlot(ctx.pool, "compute", "probe-live", self)
+        self.live_slot.result.connect(self._on_live)
+        self.live_slot.error.connect(self._on_live_error)
+        self.analysis_slot = WorkerSlot(ctx.pool, "compute", "probe-analysis", self)
+        self.analysis_slot.result.connect(self._on_analysis)
+        self.analysis_slot.error.connect(self._on_analysis_error)
+        self.plot_slot = WorkerSlot(ctx.pool, "io", "probe-plotting", self)
+        self.plot_slot.result.connect(self._make_canvas)
+        self.plot_slot.error.connect(self.message)
+        self._live_timer = QTimer(self)  # coalesces the slider moves of one event-loop pass
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(0)
+        self._live_timer.timeout.connect(self._apply_transform)
+        ctx.cardsChanged.connect(self.set_cards)
+        ctx.backendChanged.connect(lambda info: (self._fill_templates(info.templates),
+                                                 self._request_all()))
+        self.set_cards(ctx.cards)
+        self._show_empty()
+
+    # --------------------------------------------------------------------------- layout
+    def _build(self) -> None:
+        self.template_combo, self.border_combo = QComboBox(), QComboBox()
+        self.template_combo.setToolTip("Which alignment the probed crops start from.")
+        self.template_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.template_combo.setMinimumContentsLength(10)
+        self._fill_templates(self.ctx.templates)
+        for b in BORDERS:
+            self.border_combo.addItem(b, b)
+        self.border_combo.setToolTip("What a crop shows where it reaches past the photo's edge.")
+        self.reset_button = QToolButton(text="Reset")
+        self.reset_button.setToolTip("Back to the untransformed crop.")
+        self.png_button = QToolButton(text="Export PNG…")
+        self.csv_button = QToolButton(text="Export CSV…")
+        self.png_button.setToolTip("Save the plots as a PNG image.")
+        self.csv_button.setToolTip("Save the plotted numbers (sweeps and heat map) as CSV.")
+        top = QHBoxLayout()
+        for w, stretch in ((QLabel("Template:"), 0), (self.template_combo, 1),
+                           (QLabel("Border:"), 0), (self.border_combo, 0),
+                           (self.reset_button, 0), (self.png_button, 0), (self.csv_button, 0)):
+            top.addWidget(w, stretch)
+
+        self.model_list = QListWidget()
+        self.model_list.setToolTip("Models to probe; the first checked one is the reference: "
+                                   "its crop is shown and the shift sliders are in its pixels.")
+        self.model_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.model_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.controls = {
+            "dx": ParamControl("dx", -16, 16, 1.0, 1, 1, " px", 0.0, self),
+            "dy": ParamControl("dy", -16, 16, 1.0, 1, 1, " px", 0.0, self),
+            "angle": ParamControl("angle", -45, 45, 1.0, 1, 1, "°", 0.0, self),
+            "scale": ParamControl("scale", 0.7, 1.4, 0.01, 100, 2, "×", 1.0, self),
+        }
+        sliders = QGridLayout()
+        sliders.setVerticalSpacing(2)
+        for row, ctl in enumerate(self.controls.values()):
+            sliders.addWidget(ctl.label, row, 0)
+            sliders.addWidget(ctl.slider, row, 1)
+            sliders.addWidget(ctl.spin, row, 2)
+            ctl.valueChanged.connect(self._on_param)
+        sliders.setColumnStretch(1, 1)
+        self.units_label = QLabel()
+        self.units_label.setStyleSheet(f"color: {theme.MUTED};")
+        self.units_label.setWordWrap(True)
+        sliders.addWidget(self.units_label, 4, 0, 1, 3)
+        sliders.setRowStretch(5, 1)
+
+        self.original_view, self.moved_view = CropView(), CropView()
+        self.crop_caption = QLabel()
+        self.crop_caption.setStyleSheet(f"color: {theme.MUTED};")
+        self.crop_caption.setWordWrap(True)
+        self.crop_caption.setTextFormat(Qt.TextFormat.RichText)
+        crops = QGridLayout()
+        crops.setVerticalSpacing(2)
+        for col, (title, view) in enumerate((("Untransformed", self.original_view),
+                                             ("Transformed", self.moved_view))):
+            label = QLabel(title)
+            label.setStyleSheet("font-weight: bold;")
+            crops.addWidget(label, 0, col)
+            crops.addWidget(view, 1, col)
+        crops.addWidget(self.crop_caption, 2, 0, 1, 2)
+        crops.setRowStretch(1, 1)
+
+        row = QHBoxLayout()
+        row.addWidget(self.model_list)
+        row.addLayout(sliders, 1)
+        row.addLayout(crops, 0)
+
+        self.live_label = QLabel()
+        self.live_label.setTextFormat(Qt.TextFormat.RichText)
+        self.live_label.setWordWrap(True)
+        self.live_label.setMinimumWidth(100)
+        self.plot_host = QWidget()
+        self.plot_layout = QVBoxLayout(self.plot_host)
+        self.plot_layout.setContentsMargins(0, 0, 0, 0)
+        self.plot_note = QLabel()
+        self.plot_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.plot_note.setStyleSheet(f"color: {theme.MUTED};")
+        self.plot_layout.addWidget(self.plot_note)
+        self.plot_host.setMinimumHeight(260)
+        self.metrics_label = QLabel()
+        self.metrics_label.setTextFormat(Qt.TextFormat.RichText)
+        self.metrics_label.setWordWrap(True)
+        self.metrics_label.setToolTip(
+            "consistency: P(two random shifts get the same top-1) (Zhang 2019); "
+            "P(flip, 1 px) and mean |Δp|: top-1 changes and top-class probability change for "
+            "1-px shifts (Azulay & Weiss 2019); eKLD: mean KL(p(x) ‖ p(T x)) over random "
+            "shifts, rotations and scales, by predicted class (Zhou et al. 2022).")
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(4)
+        layout.addLayout(top)
+        layout.addLayout(row)
+        layout.addWidget(self.live_label)
+        layout.addWidget(self.plot_host, 1)
+        layout.addWidget(self.metrics_label)
+        scroll = QScrollArea()  # squeezed into a small dock: scroll, never grow the window
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        self.template_combo.currentIndexChanged.connect(lambda _i: self._request_all())
+        self.border_combo.currentIndexChanged.connect(lambda _i: self._request_all())
+        self.model_list.itemChanged.connect(self._on_model_toggled)
+        self.reset_button.clicked.connect(self.reset_transform)
+        self.png_button.clicked.connect(self.export_png_dialog)
+        self.csv_button.clicked.connect(self.export_csv_dialog)
+
+    def _fill_templates(self, templates) -> None:
+        current = self.template_combo.currentData()
+        self.template_combo.blockSignals(True)
+        self.template_combo.clear()
+        self.template_combo.addItem("each model's own", OWN)
+        for t in templates:
+            self.template_combo.addItem(t, t)
+        self.template_combo.setCurrentIndex(max(self.template_combo.findData(current or OWN), 0))
+        self.template_combo.blockSignals(False)
+
+    # ---------------------------------------------------------------------------- state
+    @property
+    def template(self) -> str | None:
+        value = self.template_combo.currentData()
+        return None if value in (None, OWN) else value
+
+    @property
+    def border(self) -> str:
+        return self.border_combo.currentData() or "reflect"
+
+    @property
+    def model_ids(self) -> list[str]:
+        """The checked, loadable models in list order (the first is the reference)."""
+        out = []
+        for i in range(self.model_list.count()):
+            item = self.model_list.item(i)
+            if item.checkState() == Qt.CheckState.Checked and item.flags() & \
+                    Qt.ItemFlag.ItemIsEnabled:
+                out.append(item.data(Qt.ItemDataRole.UserRole))
+        return out
+
+    @property
+    def ref_model(self) -> str | None:
+        ids = self.model_ids
+        return ids[0] if ids else None
+
+    def _size(self, model_id: str) -> tuple[int, int]:
+        card = self.ctx.card(model_id)
+        return tuple(card.spec.size) if card is not None and card.spec else (1, 1)
+
+    @property
+    def radius(self) -> int:
+        """dx/dy slider range (reference px): ±16 for chips up to 64 px, ±32 above."""
+        ref = self.ref_model
+        return 16 if ref is None or min(self._size(ref)) <= 64 else 32
+
+    def units(self) -> dict[str, float]:
+        ref = self.ref_model
+        if ref is None:
+            return {}
+        w0 = self._size(ref)[0]
+        return {m: self._size(m)[0] / w0 for m in self.model_ids}
+
+    def transform(self) -> tuple[float, float, float, float]:
+        return tuple(self.controls[k].value() for k in PARAMS)
+
+    def sweep_values(self) -> dict[str, np.ndarray]:
+        r = self.radius
+        shifts = np.arange(-r, r + 0.5, 1.0 if r <= 16 else 2.0)
+        return {"dx": shifts, "dy": shifts.copy(), "angle": ANGLES, "scale": SCALES}
+
+    def set_cards(self, cards) -> None:
+        self.model_list.blockSignals(True)
+        self.model_list.clear()
+        for card in cards:
+            if not is_classifier(card):
+                continue
+            w, h = card.spec.size
+            item = QListWidgetItem(card.id)
+            item.setData(Qt.ItemDataRole.UserRole, card.id)
+            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | (
+                Qt.ItemFlag.ItemIsEnabled if card.available else Qt.ItemFlag.NoItemFlags))
+            on = card.available and card.id in self._checked
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            item.setToolTip(f"{card.title}\n{card.spec.template}, {w}×{h} px" if card.available
+                            else card.reason)
+            self.model_list.addItem(item)
+        self.model_list.blockSignals(False)
+        n = self.model_list.count()
+        self.model_list.setFixedHeight(self.model_list.sizeHintForRow(0) * min(max(n, 3), 6) + 6
+                                       if n else 60)
+        self.model_list.setFixedWidth(min(max(self.model_list.sizeHintForColumn(0), 120) + 24,
+                                          200))
+        self._models_changed()
+
+    def set_models(self, model_ids) -> None:
+        """Check exactly these models (tests, scripts)."""
+        self._checked = set(model_ids)
+        self.set_cards(self.ctx.cards)
+
+    def _on_model_toggled(self, item: QListWidgetItem) -> None:
+        mid = item.data(Qt.ItemDataRole.UserRole)
+        if item.checkState() == Qt.CheckState.Checked:
+            self._checked.add(mid)
+        else:
+            self._checked.discard(mid)
+        self._models_changed()
+
+    def _models_changed(self) -> None:
+        r = self.radius
+        for k in ("dx", "dy"):
+            self.controls[k].set_range(-r, r)
+        ref = self.ref_model
+        if ref is None:
+            self.units_label.setText("Check a model to probe.")
+        else:
+            w, h = self._size(ref)
+            others = " Other models move by the same fraction of their crop." \
+                if len(self.model_ids) > 1 else ""
+            self.units_label.setText(f"Shifts in pixels of {ref}'s {w}×{h} crop.{others}")
+        self._request_all()
+
+    def set_face(self, ref) -> None:
+        self.ref = ref
+        self._request_all()
+
+    def reset_transform(self) -> None:
+        for ctl in self.controls.values():
+            ctl.setValue(ctl.default)
+
+    # ----------------------------------------------------------------------------- live
+    def _ready(self) -> bool:
+        return self.ref is not None and self.ctx.backend is not None and bool(self.model_ids)
+
+    def _on_param(self, _value: float) -> None:
+        self._live_timer.start()
+
+    def _apply_transform(self) -> None:
+        self._request_live()
+        self._move_markers()
+
+    def _request_live(self) -> None:
+        if not self.isVisible():
+            self._dirty = True
+            return
+        if not self._ready():
+            self.live_slot.cancel()
+            return
+        self.live_slot.submit(jobs.probe_live, self.ctx.backend, self.ref.photo, self.ref.face,
+                              tuple(self.model_ids), self.units(), self.transform(),
+                              self.template, self.border, with_base=self._base is None)
+
+    def _on_live(self, view: jobs.ProbeView) -> None:
+        if view.transform != self.transform() or view.model_ids != tuple(self.model_ids):
+            self.stale_dropped += 1  # the sliders moved on before this came back
+            return
+        if view.original is not None:  # the untransformed part: kept until the state changes
+            self._base = view
+            self.original_view.set_crop(view.original, view.landmarks, view.targets)
+        elif self._base is not None and self._base.crop_model == view.crop_model:
+            b = self._base
+            view = replace(view, base=b.base, original=b.original, landmarks=b.landmarks)
+        self.live = view
+        if view.moved is not None:
+            self.moved_view.set_crop(view.moved, view.moved_landmarks, view.targets)
+            h, w = view.moved.shape[:2]
+            self.crop_caption.setText(f"{view.crop_model} {w}×{h}, shown ×"
+                                      f"{self.moved_view.factor}")
+        else:
+            for v in (self.original_view, self.moved_view):
+                v.set_text("No model could make this crop.")
+        self.live_label.setText(self._live_html(view))
+        self.liveShown.emit(view)
+
+    def _live_html(self, view: jobs.ProbeView) -> str:
+        lines = []
+        for mid in view.model_ids:
+            if mid in view.errors:
+                lines.append(f"<b>{mid}</b>: <span style='color:{theme.ERROR}'>"
+                             f"{view.errors[mid]}</span>")
+                continue
+            p, p0, labels = view.probs[mid], view.base.get(mid), view.labels[mid]
+            order = np.argsort(-p)[:3] if len(p) > 3 else range(len(p))
+            parts = [f"{labels[c]} <b>{p[c]:.3f}</b>" + (
+                "" if p0 is None else f" <span style='color:{theme.MUTED}'>({p0[c]:.3f})</span>")
+                for c in order]
+            text = f"<b>{mid}</b>: " + " · ".join(parts)
+            if p0 is not None and int(p.argmax()) != int(p0.argmax()):
+                text += (f" <span style='color:{theme.DIFFERS}'><b>top-1 flips: "
+                         f"{labels[int(p0.argmax())]} → {labels[int(p.argmax())]}</b></span>")
+            lines.append(text)
+        dx, dy, angle, scale = view.transform
+        return "<br>".join(lines) + (f"<br><span style='color:{theme.MUTED}'>at dx {dx:+g}, "
+                                     f"dy {dy:+g}, {angle:+g}°, ×{scale:.2f} (untransformed in "
+                                     "brackets)</span>" if lines else "")
+
+    def _on_live_error(self, message: str) -> None:
+        self.live_label.setText(f"<span style='color:{theme.ERROR}'>{message}</span>")
+
+    # ------------------------------------------------------------------------- analysis
+    def _request_all(self) -> None:
+        self._base = None  # face, models, template or border changed
+        if not self.isVisible():
+            self._dirty = True
+            return
+        self._dirty = False
+        self._request_live()
+        self._request_analysis()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._dirty:
+            QTimer.singleShot(0, self._request_all)
+
+    def _request_analysis(self) -> None:
+        self.sweeps, self.heat, self.heat_flips, self.metrics, self.errors = {}, None, None, {}, {}
+        self._heat_rows: np.ndarray | None = None
+        self._markers = {}
+        if not self._ready():
+            self.analysis_slot.cancel()
+            self.live_slot.cancel()
+            self._steps = []
+            self._show_empty()
+            return
+        self._steps = self._plan(self.model_ids)
+        self._n_steps = len(self._steps)
+        self._set_plot_note("Computing the sweeps…")
+        if self.canvas is None and not self.plot_slot.busy:  # import matplotlib meanwhile
+            self.plot_slot.submit(jobs.preload_plotting)
+        self.metrics_label.setText(f"<span style='color:{theme.MUTED}'>Computing the invariance "
+                                   "metrics…</span>")
+        self._next_step()
+
+    def _plan(self, ids) -> list[tuple]:
+        """Analysis steps, each at most ~CHUNK_PIXELS of crops, so a live request waits for
+        one short step at most: (kind, model id, what)."""
+        steps = []
+        for m in ids:
+            w, h = self._size(m)
+            small = 126 * w * h <= CHUNK_PIXELS
+            steps += [("sweep", m, PARAMS)] if small else [("sweep", m, (p,)) for p in PARAMS]
+        w, h = self._size(ids[0])
+        per = max(1, min(HEAT_N, CHUNK_PIXELS // (HEAT_N * w * h)))
+        steps += [("heat", ids[0], (a, min(a + per, HEAT_N))) for a in range(0, HEAT_N, per)]
+        return steps + [("metrics", m, None) for m in ids]
+
+    def _next_step(self) -> None:
+        if not self._steps:
+            self._current_step = ("", "", None)
+            self._show_metrics()
+            self.analysisDone.emit()
+            return
+        self._current_step = kind, mid, what = self._steps.pop(0)
+        b, r = self.ctx.backend, self.ref
+        unit, radius = self.units().get(mid, 1.0), self.radius
+        args = (b, r.photo, r.face, mid)
+        kw = dict(template=self.template, border=self.border)
+        if kind == "sweep":
+            values = {k: v for k, v in self.sweep_values().items() if k in what}
+            self.analysis_slot.submit(jobs.probe_sweep, *args, unit, values, **kw)
+        elif kind == "heat":
+            self.analysis_slot.submit(jobs.probe_heat, *args, unit, radius, HEAT_N, what, **kw)
+        else:
+            self.analysis_slot.submit(jobs.probe_metrics, *args,
+                                      max(1, round(radius / 2 * unit)), **kw)
+        if kind != "metrics":
+            done = self._n_steps - len(self._steps) - 1
+            total = self._n_steps - len(self.model_ids)
+            self._set_plot_note(f"Computing the sweeps and the heat map… ({done}/{total})")
+
+    def _on_analysis(self, result) -> None:
+        if isinstance(result, jobs.ProbeSweep):
+            old = self.sweeps.get(result.model_id)
+            self.sweeps[result.model_id] = result if old is None else jobs.ProbeSweep(
+                result.model_id, result.labels, {**old.sweeps, **result.sweeps})
+        elif isinstance(result, jobs.ProbeHeat):
+            self._add_heat_rows(result)
+        else:
+            self.metrics[result.model_id] = result
+            self._show_metrics()
+        self._step_done()
+
+    def _add_heat_rows(self, part: jobs.ProbeHeat) -> None:
+        n = len(part.offsets)
+        if self._heat_rows is None:
+            self._heat_grid = np.full((n, n, part.grid.shape[-1]), np.nan, np.float32)
+            self._heat_rows = np.zeros(n, bool)
+        a, b = part.rows
+        self._heat_grid[a:b], self._heat_rows[a:b] = part.grid, True
+        if self._heat_rows.all():
+            grid = self._heat_grid
+            top = grid.argmax(-1)
+            self.heat = jobs.ProbeHeat(part.model_id, part.labels, part.offsets, grid, (0, n))
+            self.heat_flips = top != top[n // 2, n // 2]  # as backend.probe.flips
+
+    def _step_done(self) -> None:
+        plotted = ("sweep", "heat")
+        if self._current_step[0] in plotted and not any(s[0] in plotted for s in self._steps):
+            self._draw_figure()  # the last sweep / heat-map piece is in
+        self._next_step()
+
+    def _on_analysis_error(self, message: str) -> None:
+        mid = self._current_step[1]
+        self.errors[mid] = message
+        self.message.emit(f"Probe: {mid}: {message}")
+        self._step_done()
+
+    @property
+    def busy(self) -> bool:
+        return self.analysis_slot.busy or bool(self._steps)
+
+    # ---------------------------------------------------------------------------- plots
+    def _set_plot_note(self, text: str) -> None:
+        if self.canvas is not None:
+            self._markers = {}
+            self.canvas.show_message(text)
+        else:
+            self.plot_note.setText(text)
+
+    def _show_empty(self) -> None:
+        text = ("Select a face in the Photos pane." if self.ref is None else
+                "Loading the models…" if self.ctx.backend is None else
+                "Check a model to probe.")
+        self.live = None
+        for v in (self.original_view, self.moved_view):
+            v.set_text(text)
+        self.crop_caption.setText("")
+        self.live_label.setText(f"<span style='color:{theme.MUTED}'>{text}</span>")
+        self.metrics_label.setText("")
+        self._set_plot_note(text)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        has = bool(self.sweeps) or self.heat is not None
+        self.png_button.setEnabled(has and self.canvas is not None)
+        self.csv_button.setEnabled(has)
+
+    def _make_canvas(self, _loaded=True) -> None:
+        from ..plot import PlotCanvas
+
+        if self.canvas is not None:
+            return
+        self.canvas = PlotCanvas(self.plot_host)
+        self.canvas.resized.connect(self._on_canvas_resized)
+        self.plot_note.hide()
+        self.plot_layout.addWidget(self.canvas)
+        if self.sweeps or self.heat is not None:
+            self._draw_figure()
+        else:
+            self.canvas.show_message(self.plot_note.text())
+
+    def _draw_figure(self) -> None:
+        self._update_buttons()
+        if self.canvas is None:
+            if not self.plot_slot.busy:
+                self.plot_slot.submit(jobs.preload_plotting)
+            self.plot_note.setText("Loading matplotlib…")
+            return
+        from matplotlib.lines import Line2D
+
+        from ... import plots
+
+        canvas, fig = self.canvas, self.canvas.figure
+        canvas.reset()
+        self._markers = {}
+        ids = [m for m in self.model_ids if m in self.sweeps]
+        labels = {m: self.sweeps[m].labels for m in ids}
+        current = dict(zip(PARAMS, self.transform()))
+        with canvas.styled():
+            self._tall = canvas.width() < 1.25 * canvas.height()
+            gs = canvas.grid(3, 2, hgap=58) if self._tall else canvas.grid(2, 3, hgap=58)
+            places = {"dx": gs[0, 0], "dy": gs[0, 1], "angle": gs[1, 0], "scale": gs[1, 1],
+                      "heat": gs[2, 0] if self._tall else gs[0, 2],
+                      "legend": gs[2, 1] if self._tall else gs[1, 2]}
+            for name in PARAMS:
+                ax = fig.add_subplot(places[name])
+                if ids:
+                    values = self.sweeps[ids[0]].sweeps[name][0]
+                    plots.draw_sweep(ax, name, values,
+                                     {m: self.sweeps[m].sweeps[name][1] for m in ids}, labels)
+                ax.set_xlabel(XLABELS[name])
+                ax.set_ylabel("p(class)")
+                self._markers[name] = canvas.add_overlay(
+                    ax.axvline(current[name], color=MARKER, lw=1.3, alpha=0.8))
+            if self.heat is not None:
+                ax = fig.add_subplot(places["heat"])
+                heat = self.heat
+                top = heat.labels[int(heat.grid[HEAT_N // 2, HEAT_N // 2].argmax())]
+                plots.draw_heatmap(ax, heat.offsets, heat.grid, heat.labels,
+                                   title=f"{heat.model_id}: p({top})")
+                if ax.get_legend() is not None:
+                    ax.get_legend().remove()  # in the legend panel instead: the map is small
+                ax.set_xlabel(XLABELS["dx"])
+                ax.set_ylabel(XLABELS["dy"])
+                self._markers["heat"] = canvas.add_overlay(
+                    ax.plot([current["dx"]], [current["dy"]], marker="P", ms=10, mew=1,
+                            mfc="white", mec="black", ls="none")[0])
+            leg = fig.add_subplot(places["legend"])
+            leg.axis("off")
+            handles, names = fig.axes[0].get_legend_handles_labels()
+            handles.append(Line2D([], [], color=MARKER, lw=1.3, alpha=0.8))
+            names.append("slider value")
+            if self.heat is not None:
+                handles += [Line2D([], [], marker="x", color="#ff5050", ls="none"),
+                            Line2D([], [], marker="P", ms=8, mfc="white", mec="black",
+                                   ls="none")]
+                names += ["heat map: top-1 flips", "heat map: slider dx, dy"]
+            leg.legend(handles, names, loc="center", frameon=False, title="model: class",
+                       title_fontsize=7)
+            failed = "; ".join(f"{m}: {e}" for m, e in self.errors.items())
+            if failed:
+                fig.text(0.5, 0.01, failed[:160], ha="center", fontsize=7, color="tab:red")
+        canvas.draw_idle()
+
+    def _on_canvas_resized(self) -> None:
+        """Re-arrange the panels when the canvas turns from wide to tall or back."""
+        c = self.canvas
+        if self._markers and (c.width() < 1.25 * c.height()) != self._tall:
+            QTimer.singleShot(0, self._draw_figure)
+
+    def _move_markers(self) -> None:
+        if self.canvas is None or not self._markers:
+            return
+        current = dict(zip(PARAMS, self.transform()))
+        for name in PARAMS:
+            if name in self._markers:
+                self._markers[name].set_xdata([current[name], current[name]])
+        if "heat" in self._markers:
+            self._markers["heat"].set_data([current["dx"]], [current["dy"]])
+        self.canvas.update_overlay()
+
+    def _show_metrics(self) -> None:
+        if not self.metrics:
+            if not self._steps and self.errors:
+                self.metrics_label.setText("")
+            return
+        r = self.radius
+        head = ("<tr><th align='left'>model</th><th>consistency</th><th>P(flip, 1 px)</th>"
+                "<th>mean |Δp|, 1 px</th><th>eKLD</th><th align='left'>eKLD by class</th></tr>")
+        rows = []
+        for mid in self.model_ids:
+            m = self.metrics.get(mid)
+            if m is None:
+                continue
+            per = ", ".join(f"{k}: {v:.4f}" for k, (v, _n) in m.ekld_per_class.items())
+            rows.append(f"<tr><td><b>{mid}</b></td><td align='center'>{m.consistency:.3f}</td>"
+                        f"<td align='center'>{m.p_top1_change:.3f}</td>"
+                        f"<td align='center'>{m.mean_abs_change:.4f}</td>"
+                        f"<td align='center'>{m.ekld:.4f}</td><td>{per}</td></tr>")
+        self.metrics_label.setText(
+            f"<b>Invariance on this face</b> <span style='color:{theme.MUTED}'>(random shifts "
+            f"up to ±{r // 2} px; eKLD also over ±15° and ×0.9–1.1)</span>"
+            f"<table cellspacing='0' cellpadding='2'>{head}{''.join(rows)}</table>")
+
+    # --------------------------------------------------------------------------- export
+    def export_png(self, path) -> str | None:
+        if self.canvas is None or not (self.sweeps or self.heat is not None):
+            return None
+        return self.canvas.save_png(path)
+
+    def export_csv(self, path) -> int:
+        """The plotted numbers: one row per sweep point, model and plotted class, and one per
+        heat-map cell. Returns the number of data rows."""
+        rows = 0
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["section", "parameter", "value", "dx", "dy", "model", "class",
+                        "probability", "top1_flipped"])
+            for mid in [m for m in self.model_ids if m in self.sweeps]:
+                s = self.sweeps[mid]
+                for name in PARAMS:
+                    values, probs = s.sweeps[name]
+                    for c in plotted_classes(probs):
+                        for v, p in zip(values, probs[:, c]):
+                            w.writerow(["sweep", name, repr(float(v)), "", "", mid, s.labels[c],
+                                        repr(float(p)), ""])
+                            rows += 1
+            if self.heat is not None:
+                h = self.heat
+                c = HEAT_N // 2
+                top = int(h.grid[c, c].argmax())
+                for i, dy in enumerate(h.offsets):
+                    for j, dx in enumerate(h.offsets):
+                        w.writerow(["heatmap", f"p({h.labels[top]})", "", repr(float(dx)),
+                                    repr(float(dy)), h.model_id, h.labels[top],
+                                    repr(float(h.grid[i, j, top])), int(self.heat_flips[i, j])])
+                        rows += 1
+        return rows
+
+    def _stem(self) -> str:
+        if self.ref is None:
+            return "probe"
+        return f"{self.ref.path.stem}_face{self.ref.index + 1}_probe"
+
+    def export_png_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the probe plots",
+                                              f"{self._stem()}.png", "PNG (*.png)")
+        if path and self.export_png(path):
+            self.message.emit(f"Saved {path}")
+
+    def export_csv_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the plotted numbers",
+                                              f"{self._stem()}.csv", "CSV (*.csv)")
+        if path:
+            self.message.emit(f"Saved {self.export_csv(path)} rows to {path}")
+
+
+__all__ = ["CropView", "ParamControl", "ProbePane", "plotted_classes"]

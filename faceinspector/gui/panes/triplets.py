@@ -1,0 +1,617 @@
+"""Triplets pane: anchor, positive and negative side by side, their embedding distances, the
+triplet loss, the verification threshold, and a distance matrix of every loaded face.
+
+Faces go into the A / P / N slots by dragging them from the list of loaded faces, with the
+"Selected face → A / P / N" buttons (the face selected in the Photos pane), or by clicking a
+cell of the distance matrix (that pair becomes A / P). Every face is embedded twice, from its
+aligned crop and from its raw box crop, so the numbers show how alignment moves the distances.
+Embeddings are computed on the compute lane (:func:`~faceinspector.gui.jobs.embed_faces`,
+latest request wins); distances, loss and the matrix are numpy on the GUI thread.
+
+The small helpers at the top (:class:`LazyPlot`, :func:`fill_embedders`, :func:`chip_pixmap`)
+are shared with the Verification and Gallery panes, which are this pane split for size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGridLayout, QHBoxLayout,
+                               QLabel, QListWidget, QListWidgetItem, QPushButton,
+                               QScrollArea, QSlider, QSplitter, QVBoxLayout, QWidget)
+
+from ...backend import triplets
+from .. import convert, jobs, theme
+from ..workers import WorkerSlot
+
+MIME_FACE = "application/x-faceinspector-face"  # payload: row in the faces list
+SLOTS = {"A": "Anchor", "P": "Positive", "N": "Negative"}
+METRIC_NAMES = {"l2": "L2", "sq-l2": "squared L2", "cosine": "cosine"}
+METRIC_RANGE = {"l2": 2.0, "sq-l2": 4.0, "cosine": 1.0}  # the τ slider's largest value
+#: Same-person thresholds τ: dlib's own 0.6 (face_recognition; LFW's best is 0.62 here) and the
+#: equivalents for its embeddings (d², and 1 − cos ≈ d²/2 at their norm of ~0.9-1.0);
+#: FaceNet's usual 1.1 for unit-length 512-D embeddings.
+THRESHOLDS = {"dlib-resnet": {"l2": 0.6, "sq-l2": 0.36, "cosine": 0.07},
+              "facenet-512": {"l2": 1.1, "sq-l2": 1.21, "cosine": 0.6}}
+DEFAULT_MARGIN = 0.2
+CHIP = 96  # px of the aligned chip in a slot (the raw one is half)
+MAX_MATRIX = 400  # faces in the heat map (its ordering is O(n²) on the GUI thread)
+ROWS = (("ap", "d(A, P)"), ("an", "d(A, N)"), ("loss", "triplet loss"), ("ap_ok", "A/P at τ"),
+        ("an_ok", "A/N at τ"))
+
+
+def default_threshold(model_id: str | None, metric: str) -> float:
+    return THRESHOLDS.get(model_id or "", THRESHOLDS["facenet-512"]).get(metric, 0.6)
+
+
+def chip_pixmap(pixels: np.ndarray, side: int):
+    return convert.to_qpixmap(pixels).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                             Qt.TransformationMode.SmoothTransformation)
+
+
+def muted(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setStyleSheet(f"color: {theme.MUTED};")
+    label.setWordWrap(True)
+    return label
+
+
+def fill_embedders(combo: QComboBox, cards, current: str | None) -> None:
+    """Embedding models in ``combo``; unavailable ones disabled with the reason as tooltip."""
+    combo.blockSignals(True)
+    combo.clear()
+    for card in (c for c in cards if c.task == "embedding"):
+        combo.addItem(card.id + ("" if card.available else " — unavailable"), card.id)
+        i = combo.count() - 1
+        combo.setItemData(i, card.title if card.available else card.reason,
+                          Qt.ItemDataRole.ToolTipRole)
+        combo.model().item(i).setEnabled(card.available)
+    combo.setCurrentIndex(max(combo.findData(current or "dlib-resnet"), 0))
+    combo.setMinimumContentsLength(11)
+    combo.blockSignals(False)
+
+
+class LazyPlot(QWidget):
+    """A :class:`~faceinspector.gui.plot.PlotCanvas` made once matplotlib has been imported on
+    the io lane (:func:`~faceinspector.gui.jobs.preload_plotting`); a note until then."""
+
+    def __init__(self, ctx, note: str, figsize=(5.0, 3.5), parent=None) -> None:
+        super().__init__(parent)
+        self.figsize, self.canvas, self._pending = figsize, None, None
+        self.note = muted(note)
+        self.note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.note.setMinimumSize(160, 120)
+        self.box = QVBoxLayout(self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.addWidget(self.note)
+        self.slot = WorkerSlot(ctx.pool, "io", "plot-preload", self)
+        self.slot.result.connect(self._make)
+        self.slot.error.connect(self.note.setText)
+
+    def request(self, draw) -> None:
+        """Call ``draw(canvas)`` now, or as soon as the canvas exists (latest wins)."""
+        if self.canvas is not None:
+            draw(self.canvas)
+            return
+        self._pending = draw
+        self.note.setText("Loading matplotlib…")
+        if not self.slot.busy:
+            self.slot.submit(jobs.preload_plotting)
+
+    def _make(self, _ok) -> None:
+        if self.canvas is None:
+            from ..plot import PlotCanvas
+
+            self.canvas = PlotCanvas(self, figsize=self.figsize)
+            self.box.replaceWidget(self.note, self.canvas)
+            self.note.hide()
+        draw, self._pending = self._pending, None
+        if draw is not None:
+            draw(self.canvas)
+
+
+class FaceList(QListWidget):
+    """Every loaded face in the heat map's order (row i = matrix row i); drag one to a slot."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setIconSize(QSize(36, 36))
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setFixedWidth(172)
+        self.setToolTip("Every face of the loaded photos, in the heat map's order: drag one "
+                        "onto Anchor, Positive or Negative (double-click: the next empty slot)")
+
+    def mimeTypes(self) -> list[str]:
+        return [MIME_FACE]
+
+    def mimeData(self, items) -> QMimeData:
+        mime = QMimeData()
+        if items:
+            mime.setData(MIME_FACE, str(self.row(items[0])).encode())
+        return mime
+
+
+class FaceSlot(QFrame):
+    """One of Anchor / Positive / Negative: the aligned chip, the raw chip, the face's name."""
+
+    dropped = Signal(str, int)  # slot key, row in the faces list
+
+    def __init__(self, key: str, parent=None) -> None:
+        super().__init__(parent)
+        self.key = key
+        self.setAcceptDrops(True)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.aligned, self.raw, self.name = QLabel(), QLabel(), muted()
+        for label, side in ((self.aligned, CHIP), (self.raw, CHIP // 2)):
+            label.setFixedSize(side, side)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setWordWrap(True)
+            label.setStyleSheet("background: #202124; color: #cfcfcf;")
+        self.aligned.setToolTip("The aligned crop the embedder sees")
+        self.raw.setToolTip("The raw box crop, for comparison")
+        raw_col = QVBoxLayout()
+        raw_col.addStretch(1)
+        raw_col.addWidget(QLabel("raw:"))
+        raw_col.addWidget(self.raw)
+        chips = QHBoxLayout()
+        chips.addWidget(self.aligned)
+        chips.addLayout(raw_col)
+        chips.addStretch(1)
+        title = QHBoxLayout()
+        title.setSpacing(8)
+        title.addWidget(QLabel(f"<b>{SLOTS[key]}</b>"))
+        title.addWidget(self.name, 1)
+        self.name.setWordWrap(False)
+        self.name.setMinimumWidth(20)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 3, 6, 3)
+        layout.setSpacing(2)
+        layout.addLayout(title)
+        layout.addLayout(chips)
+        self.clear("drop a face here")
+
+    def clear(self, text: str) -> None:
+        self.aligned.clear()
+        self.aligned.setText(text)
+        self.raw.clear()
+        self.name.setText("")
+
+    def show_face(self, fe: jobs.FaceEmbedding) -> None:
+        self.aligned.setPixmap(chip_pixmap(fe.aligned.pixels, CHIP))
+        self.raw.setPixmap(chip_pixmap(fe.raw.pixels, CHIP // 2))
+        self.name.setText(fe.label)
+        self.name.setToolTip(f"{fe.label}, aligned with {fe.aligned.template}")
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(MIME_FACE):
+            event.acceptProposedAction()
+
+    dragMoveEvent = dragEnterEvent
+
+    def dropEvent(self, event) -> None:
+        data = event.mimeData()
+        if data.hasFormat(MIME_FACE):
+            self.dropped.emit(self.key, int(bytes(data.data(MIME_FACE)).decode()))
+            event.acceptProposedAction()
+
+
+class TripletsPane(QWidget):
+    """Three slots, distances / loss / threshold, raw vs aligned, and the distance matrix."""
+
+    message = Signal(str)
+
+    def __init__(self, ctx, parent=None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.ref = None  # the face selected in the Photos pane (FaceRef)
+        self._items: list = []  # the Photos pane's PhotoItems
+        self._faces: list[jobs.FaceKey] | None = []
+        self.slots: dict[str, jobs.FaceKey | None] = dict.fromkeys(SLOTS)
+        self.cache: dict[tuple, jobs.FaceEmbedding] = {}  # FaceKey.key -> this embedder's
+        self.numbers: dict[str, dict[str, float]] = {}
+        self.matrix_faces: list[jobs.FaceEmbedding] = []  # in heat-map order
+        self.matrix = np.zeros((0, 0))
+        self._matrix_dirty = True
+        self._clicks = None  # the heat map's mpl connection id
+
+        split = self.split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self._build_triplet())
+        split.addWidget(self._build_matrix())
+        split.setChildrenCollapsible(False)
+        split.setStretchFactor(1, 1)
+        self._user_split = False
+        split.splitterMoved.connect(lambda *_: setattr(self, "_user_split", True))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addWidget(split)
+
+        self.slot_worker = WorkerSlot(ctx.pool, "compute", "triplet-slots", self)
+        self.slot_worker.result.connect(self._on_embedded)
+        self.slot_worker.error.connect(self._on_error)
+        self.matrix_worker = WorkerSlot(ctx.pool, "compute", "triplet-matrix", self)
+        self.matrix_worker.result.connect(self._on_matrix_embedded)
+        self.matrix_worker.progress.connect(self._on_matrix_progress)
+        self.matrix_worker.error.connect(self._on_error)
+        self._matrix_timer = QTimer(self)
+        self._matrix_timer.setSingleShot(True)
+        self._matrix_timer.setInterval(600)  # photos arrive one by one: embed once they settle
+        self._matrix_timer.timeout.connect(self.request_matrix)
+        self.embedder.currentIndexChanged.connect(self._on_embedder)
+        self.metric.currentIndexChanged.connect(self._on_metric)
+        self.matrix_crop.currentIndexChanged.connect(lambda _i: self._draw_matrix())
+        self.alpha.valueChanged.connect(self._update_numbers)
+        self.tau.valueChanged.connect(self._update_numbers)
+        ctx.cardsChanged.connect(self._on_cards)
+        ctx.backendChanged.connect(lambda _info: self._on_embedder())
+        fill_embedders(self.embedder, ctx.cards, None)
+        self._reset_tau()
+
+    def _build_triplet(self) -> QWidget:
+        self.embedder, self.metric = QComboBox(), QComboBox()
+        self.embedder.setToolTip("Which face embedder's distances to show")
+        for m, name in METRIC_NAMES.items():
+            self.metric.addItem(name, m)
+        top = QHBoxLayout()
+        for w in (QLabel("Embedder:"), self.embedder, QLabel("Distance:"), self.metric,
+                  QLabel(" Selected face →")):
+            top.addWidget(w, 1 if w is self.embedder else 0)
+        self.put_buttons = {}
+        for key in SLOTS:
+            b = self.put_buttons[key] = QPushButton(key)
+            b.setToolTip(f"Put the face selected in the Photos pane into {SLOTS[key]}")
+            b.setFixedWidth(34)
+            b.clicked.connect(lambda _=False, k=key: self.put_selected(k))
+            top.addWidget(b)
+        self.slot_views = {k: FaceSlot(k) for k in SLOTS}
+        slots_row = QHBoxLayout()
+        for view in self.slot_views.values():
+            view.dropped.connect(self._on_dropped)
+            slots_row.addWidget(view, 1)
+
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        grid.setVerticalSpacing(2)
+        grid.addWidget(QLabel("<b>aligned</b>"), 0, 1)
+        grid.addWidget(QLabel("<b>raw box</b>"), 0, 2)
+        self.cells: dict[tuple[str, str], QLabel] = {}
+        for r, (key, text) in enumerate(ROWS, start=1):
+            grid.addWidget(QLabel(text), r, 0)
+            for c, crop in enumerate(("aligned", "raw"), start=1):
+                cell = self.cells[(key, crop)] = QLabel("–")
+                cell.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                grid.addWidget(cell, r, c)
+        self.alpha, self.tau = QSlider(Qt.Orientation.Horizontal), QSlider(Qt.Orientation.Horizontal)
+        self.alpha.setRange(0, 100)
+        self.alpha.setValue(round(DEFAULT_MARGIN * 100))
+        self.alpha.setToolTip("Margin α of the triplet loss max(d(A,P) − d(A,N) + α, 0)")
+        self.tau.setRange(0, 1000)
+        self.tau.setToolTip("Verification threshold τ: distance < τ means 'same person'")
+        self.alpha_label, self.tau_label = QLabel(), QLabel()
+        sliders = QGridLayout()
+        for r, (name, slider, label) in enumerate((("margin α", self.alpha, self.alpha_label),
+                                                   ("threshold τ", self.tau, self.tau_label))):
+            label.setMinimumWidth(44)
+            sliders.addWidget(QLabel(name), r, 0)
+            sliders.addWidget(slider, r, 1)
+            sliders.addWidget(label, r, 2)
+        self.formula = muted()
+        self.formula.setToolTip(
+            "Easy triplets have zero loss; semi-hard ones put the negative inside the margin; "
+            "hard ones put it closer than the positive. τ decides 'same person' (d < τ). "
+            "Compare the columns to see what alignment does to the distances.")
+        right = QVBoxLayout()
+        right.addLayout(sliders)
+        right.addWidget(self.formula)
+        right.addStretch(1)
+        numbers = QHBoxLayout()
+        numbers.addLayout(grid)
+        numbers.addSpacing(12)
+        numbers.addLayout(right, 1)
+
+        upper = QWidget()
+        ul = QVBoxLayout(upper)
+        ul.setContentsMargins(0, 0, 4, 0)
+        for part in (top, slots_row, numbers):
+            ul.addLayout(part)
+        self._upper = upper
+        scroll = QScrollArea()  # a short dock scrolls the slots instead of squashing them
+        scroll.setWidget(upper)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumHeight(90)
+        return scroll
+
+    def _build_matrix(self) -> QWidget:
+        self.faces_list = FaceList()
+        self.faces_list.itemDoubleClicked.connect(self._on_list_double_click)
+        self.matrix_crop = QComboBox()
+        self.matrix_crop.addItem("aligned crops", "aligned")
+        self.matrix_crop.addItem("raw box crops", "raw")
+        refresh = QPushButton("Refresh")
+        refresh.setToolTip("Embed every face of the loaded photos again")
+        refresh.clicked.connect(lambda: self.request_matrix(force=True))
+        self.matrix_status = muted("Load photos to see every face's distances.")
+        self.matrix_status.setWordWrap(False)
+        self.matrix_status.setMinimumWidth(60)
+        bar = QHBoxLayout()
+        for w in (QLabel("<b>Distance matrix</b> of"), self.matrix_crop, self.matrix_status,
+                  refresh):
+            bar.addWidget(w, 1 if w is self.matrix_status else 0)
+        self.plot = LazyPlot(self.ctx, "The heat map appears here; click a cell to put that "
+                                       "pair into A / P.", figsize=(5.0, 3.5))
+        body = QHBoxLayout()
+        body.addWidget(self.plot, 1)
+        body.addWidget(self.faces_list)
+        lower = QWidget()
+        ll = QVBoxLayout(lower)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addLayout(bar)
+        ll.addLayout(body, 1)
+        return lower
+
+    # --------------------------------------------------------------------------- state
+    @property
+    def model_id(self) -> str | None:
+        return self.embedder.currentData()
+
+    @property
+    def metric_id(self) -> str:
+        return self.metric.currentData()
+
+    @property
+    def margin(self) -> float:
+        return self.alpha.value() / 100
+
+    @property
+    def threshold(self) -> float:
+        return self.tau.value() / 1000 * METRIC_RANGE[self.metric_id]
+
+    def set_threshold(self, value: float) -> None:
+        self.tau.setValue(round(value / METRIC_RANGE[self.metric_id] * 1000))
+
+    def set_margin(self, value: float) -> None:
+        self.alpha.setValue(round(value * 100))
+
+    def _reset_tau(self) -> None:
+        self.set_threshold(default_threshold(self.model_id, self.metric_id))
+        self._update_numbers()
+
+    def embedding(self, slot: str, crop: str = "aligned") -> np.ndarray | None:
+        """The embedding shown for a slot (None while it is empty or being computed)."""
+        ref = self.slots[slot]
+        fe = self.cache.get(ref.key) if ref is not None else None
+        return None if fe is None else fe.embedding(crop)
+
+    @property
+    def faces(self) -> list[jobs.FaceKey]:
+        """Every face of the loaded photos."""
+        if self._faces is None:
+            self._faces = [jobs.FaceKey(item.path, i, f) for item in self._items
+                           if not item.error for i, f in enumerate(item.faces)]
+        return self._faces
+
+    # ---------------------------------------------------------------------------- input
+    def set_face(self, ref) -> None:
+        self.ref = ref
+        for b in self.put_buttons.values():
+            b.setEnabled(ref is not None)
+
+    def set_photos(self, items) -> None:
+        """The Photos pane's list changed: re-embed every face soon (if shown)."""
+        self._items, self._faces, self._matrix_dirty = items, None, True
+        self._matrix_timer.start()
+
+    def put_selected(self, slot: str) -> None:
+        if self.ref is None:
+            self.message.emit("Select a face in the Photos pane first.")
+            return
+        r = self.ref
+        self.put_face(slot, jobs.FaceKey(r.path, r.index, r.face, r.photo))
+
+    def put_face(self, slot: str, ref: jobs.FaceKey) -> None:
+        self.slots[slot] = ref
+        self._request_slots()
+
+    def _loaded(self, row: int) -> jobs.FaceKey | None:
+        if not 0 <= row < len(self.matrix_faces):
+            return None
+        key = self.matrix_faces[row].key
+        return next((f for f in self.faces if f.key == key), None)
+
+    def click_cell(self, row: int, col: int) -> None:
+        """A heat-map cell (in display order): that pair goes into Anchor and Positive."""
+        a, p = self._loaded(row), self._loaded(col)
+        if a is not None and p is not None:
+            self.slots["A"], self.slots["P"] = a, p
+            self._request_slots()
+
+    def _on_dropped(self, slot: str, row: int) -> None:
+        ref = self._loaded(row)
+        if ref is not None:
+            self.put_face(slot, ref)
+
+    def _on_list_double_click(self, item: QListWidgetItem) -> None:
+        empty = next((k for k, v in self.slots.items() if v is None), "N")
+        self._on_dropped(empty, self.faces_list.row(item))
+
+    def _on_cards(self, cards) -> None:
+        before = self.model_id
+        fill_embedders(self.embedder, cards, before)
+        if self.model_id != before:
+            self._on_embedder()
+
+    def _on_embedder(self, *_args) -> None:
+        self.cache.clear()
+        self._reset_tau()
+        self._request_slots()
+        self._matrix_dirty = True
+        self.request_matrix()
+
+    def _on_metric(self, _index: int) -> None:
+        self._reset_tau()
+        self._draw_matrix()
+
+    # ----------------------------------------------------------------------------- work
+    def _request_slots(self) -> None:
+        missing = [r for r in self.slots.values() if r is not None and r.key not in self.cache]
+        self._show_slots()
+        if not missing:
+            self._update_numbers()
+        elif self.ctx.backend is not None and self.model_id:
+            self.slot_worker.submit(jobs.embed_faces, self.ctx.backend, missing, self.model_id)
+
+    def request_matrix(self, force: bool = False) -> None:
+        """Embed every loaded face (when the pane is on screen, or ``force``)."""
+        if not (force or (self._matrix_dirty and self.isVisible())):
+            return
+        if not self.faces:
+            self.matrix_faces = []
+            self._draw_matrix()
+            return
+        if self.ctx.backend is None or not self.model_id:
+            return
+        self._matrix_dirty = False
+        faces = self.faces[:MAX_MATRIX]
+        self.matrix_status.setText(f"embedding {len(faces)} faces…")
+        self.matrix_worker.submit(jobs.embed_faces, self.ctx.backend, faces, self.model_id)
+
+    def _fit_split(self) -> None:
+        """Slots and numbers at their whole height, the rest for the heat map, until the user
+        drags the splitter."""
+        h = self.split.height()
+        if self._user_split or not self.isVisible() or h < 200:
+            return
+        top = min(self._upper.sizeHint().height() + 4, h - 140)
+        if abs(self.split.sizes()[0] - top) > 2:
+            self.split.setSizes([top, h - top])
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_split()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        QTimer.singleShot(0, self._fit_split)
+        if self._matrix_dirty:
+            QTimer.singleShot(0, self.request_matrix)
+
+    def _remember(self, embs) -> None:
+        self.cache.update({fe.key: fe for fe in embs
+                           if fe is not None and fe.model_id == self.model_id})
+
+    def _on_embedded(self, embs) -> None:
+        self._remember(embs)
+        self._show_slots()
+        self._update_numbers()
+
+    def _on_error(self, message: str) -> None:
+        self.matrix_status.setText(message)
+        self.message.emit(f"Triplets: {message}")
+
+    def _on_matrix_progress(self, p) -> None:
+        if p.total:
+            self.matrix_status.setText(f"embedding faces: {p.done}/{p.total} photos")
+
+    def _on_matrix_embedded(self, embs) -> None:
+        self._remember(embs)
+        self.matrix_faces = [fe for fe in embs if fe is not None]
+        self._request_slots()
+        self._draw_matrix()
+
+    # ---------------------------------------------------------------------------- views
+    def _show_slots(self) -> None:
+        for key, view in self.slot_views.items():
+            ref = self.slots[key]
+            fe = self.cache.get(ref.key) if ref is not None else None
+            if fe is not None:
+                view.show_face(fe)
+            else:
+                view.clear("drop a face here" if ref is None else "embedding…")
+
+    def _update_numbers(self, *_args) -> None:
+        metric, alpha, tau = self.metric_id, self.margin, self.threshold
+        self.alpha_label.setText(f"{alpha:.2f}")
+        self.tau_label.setText(f"{tau:.3f}")
+        self.numbers = {}
+        for crop in ("aligned", "raw"):
+            a, p, n = (self.embedding(k, crop) for k in SLOTS)
+            nums: dict[str, float] = {}
+            if a is not None and p is not None:
+                nums["ap"] = float(triplets.distance(a, p, metric))
+            if a is not None and n is not None:
+                nums["an"] = float(triplets.distance(a, n, metric))
+            if len(nums) == 2:
+                nums["loss"] = float(triplets.triplet_loss(a, p, n, alpha, metric))
+            self.numbers[crop] = nums
+            self._show_column(crop, nums, alpha, tau)
+        self.formula.setText(f"loss = max(d(A,P) − d(A,N) + α, 0), {METRIC_NAMES[metric]} "
+                             "distance; 'same person' when d < τ")
+
+    def _show_column(self, crop: str, nums: dict, alpha: float, tau: float) -> None:
+        def put(key: str, text: str) -> None:
+            self.cells[(key, crop)].setText(text)
+
+        for key in ("ap", "an", "loss"):
+            put(key, f"{nums[key]:.3f}" if key in nums else "–")
+        ap, an = nums.get("ap"), nums.get("an")
+        if ap is not None and an is not None:  # FaceNet's names for the three cases
+            kind = "hard" if an < ap else "semi-hard" if an < ap + alpha else "easy"
+            put("loss", f"{nums['loss']:.3f} ({kind})")
+        for key, d, want_same in (("ap_ok", ap, True), ("an_ok", an, False)):
+            if d is None:
+                put(key, "–")
+                continue
+            ok = (d < tau) == want_same
+            put(key, f"<span style='color:{theme.BOX if ok else theme.ERROR}'>"
+                     f"{'same' if d < tau else 'different'} {'✓' if ok else '✗'}</span>")
+
+    def _on_canvas_click(self, event) -> None:
+        axes = event.canvas.figure.axes
+        if axes and event.inaxes is axes[0] and event.xdata is not None:
+            self.click_cell(int(round(event.ydata)), int(round(event.xdata)))
+
+    def _draw_matrix(self) -> None:
+        faces = self.matrix_faces
+        self.matrix = np.zeros((0, 0))
+        if faces:
+            emb = np.stack([fe.embedding(self.matrix_crop.currentData()) for fe in faces])
+            dist = triplets.distance_matrix(emb, self.metric_id)
+            order = triplets.order_by_similarity(dist)
+            self.matrix_faces = [faces[i] for i in order]
+            self.matrix = dist[np.ix_(order, order)]
+            self.matrix_status.setText(f"{len(faces)} faces; click a cell to compare a pair")
+            self.plot.request(self._paint_matrix)
+        self.faces_list.clear()
+        for i, fe in enumerate(self.matrix_faces):
+            item = QListWidgetItem(QIcon(chip_pixmap(fe.aligned.pixels, 36)),
+                                   f"{i + 1} · {fe.label}")
+            item.setToolTip(f"{fe.label}: drag onto a slot")
+            self.faces_list.addItem(item)
+
+    def _paint_matrix(self, canvas) -> None:
+        if self._clicks is None:
+            self._clicks = canvas.mpl_connect("button_press_event", self._on_canvas_click)
+            canvas.setToolTip("Click a cell: that pair goes into Anchor / Positive")
+        canvas.reset()
+        canvas.figure.set_layout_engine("constrained")  # a colorbar beside a square image
+        n = len(self.matrix_faces)
+        with canvas.styled():
+            ax = canvas.figure.add_subplot(111)
+            im = ax.imshow(self.matrix, cmap="viridis_r", interpolation="nearest",
+                           aspect="auto")  # fill the (usually wide) space
+            canvas.figure.colorbar(im, ax=ax, shrink=0.9,
+                                   label=f"{METRIC_NAMES[self.metric_id]} distance")
+            ticks = np.arange(0, n, max(1, int(np.ceil(n / 12))))
+            ax.set_xticks(ticks, [str(i + 1) for i in ticks])
+            ax.set_yticks(ticks, [str(i + 1) for i in ticks])
+            ax.set_xlabel("face (numbered as in the list)")
+            ax.set_title(f"{n} faces, close ones together · {self.model_id} · "
+                         f"{self.matrix_crop.currentData()} crops")
+        canvas.draw_idle()
+
+
+__all__ = ["FaceList", "FaceSlot", "LazyPlot", "TripletsPane", "chip_pixmap",
+           "default_threshold", "fill_embedders", "muted"]

@@ -1,0 +1,207 @@
+"""Triplets, Verification and Gallery panes in the real window, offscreen, on the real backend
+and the demo photos (LFW for verification, skipped without ../shared/data)."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from faceinspector.backend import triplets
+from faceinspector.backend.gallery import Gallery
+from faceinspector.gui.panes.triplets import MIME_FACE
+
+from ..conftest import shared_data
+
+
+def drop_face(slot_view, row: int) -> None:
+    """Drag-and-drop of the faces strip's ``row`` onto a slot, as Qt delivers it."""
+    mime = QMimeData()
+    mime.setData(MIME_FACE, str(row).encode())
+    with warnings.catch_warnings():  # PySide marks the only Qt 6 constructor deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
+                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(slot_view, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(slot_view, QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                                                 Qt.MouseButton.LeftButton,
+                                                 Qt.KeyboardModifier.NoModifier))
+
+
+@pytest.fixture
+def two_photos(demo_paths, tmp_path):
+    out = []
+    for src in demo_paths[:2]:
+        out.append(tmp_path / src.name)
+        shutil.copy(src, out[-1])
+    return out
+
+
+def loaded(qtbot, win, n: int) -> None:
+    photos = win.photos
+    qtbot.waitUntil(lambda: photos.model.rowCount() == n and not photos.busy, timeout=90_000)
+    qtbot.waitUntil(lambda: photos.face_index == 0, timeout=20_000)
+
+
+def test_fill_the_slots_and_read_the_numbers(qtbot, make_window, two_photos):
+    win = make_window(two_photos, models=())
+    t = win.triplets
+    win.docks["triplets"].raise_()
+    loaded(qtbot, win, 2)
+    n_faces = sum(len(item.faces) for item in win.photos.model.items)
+    # the distance matrix: one row per loaded face
+    qtbot.waitUntil(lambda: len(t.matrix_faces) == n_faces, timeout=60_000)
+    assert t.matrix.shape == (n_faces, n_faces) and np.allclose(np.diag(t.matrix), 0, atol=1e-5)
+    assert t.faces_list.count() == n_faces
+    qtbot.waitUntil(lambda: t.plot.canvas is not None, timeout=30_000)
+    assert t.plot.canvas.figure.axes[0].images[0].get_array().shape == (n_faces, n_faces)
+
+    # A: the face selected in the Photos pane (button); P: the same face dragged from the strip
+    # (re-read from disk); N: another face dragged in
+    selected = win.photos.current_item().path, 0
+    t.put_buttons["A"].click()
+    row_same = next(i for i, fe in enumerate(t.matrix_faces)
+                    if (fe.key[0], fe.key[1]) == (str(selected[0]), selected[1]))
+    row_other = next(i for i, fe in enumerate(t.matrix_faces)
+                     if fe.key[0] != str(selected[0]))
+    drop_face(t.slot_views["P"], row_same)
+    drop_face(t.slot_views["N"], row_other)
+    qtbot.waitUntil(lambda: "loss" in t.numbers.get("raw", {}), timeout=30_000)
+    for key in "APN":
+        assert t.slot_views[key].aligned.pixmap() is not None
+        assert not t.slot_views[key].aligned.pixmap().isNull()
+    assert t.slot_views["N"].name.text().startswith(t.matrix_faces[row_other].label)
+
+    def check(metric: str, alpha: float) -> None:
+        for crop in ("aligned", "raw"):
+            a, p, n = (t.embedding(k, crop) for k in "APN")
+            nums = t.numbers[crop]
+            assert nums["ap"] == pytest.approx(float(triplets.distance(a, p, metric)))
+            assert nums["an"] == pytest.approx(float(triplets.distance(a, n, metric)))
+            loss = float(triplets.triplet_loss(a, p, n, alpha, metric))
+            assert nums["loss"] == pytest.approx(loss)
+            assert t.cells[("ap", crop)].text() == f"{nums['ap']:.3f}"
+            assert t.cells[("an", crop)].text() == f"{nums['an']:.3f}"
+            assert t.cells[("loss", crop)].text().startswith(f"{loss:.3f} (")
+
+    assert t.margin == pytest.approx(0.2) and t.metric_id == "l2"
+    check("l2", 0.2)
+    # A and P are the same face: distance ~0, so A/P passes τ; the stranger does not
+    assert t.numbers["aligned"]["ap"] < 1e-3 and t.numbers["aligned"]["an"] > t.threshold
+    assert "same ✓" in t.cells[("ap_ok", "aligned")].text()
+    assert "different ✓" in t.cells[("an_ok", "aligned")].text()
+    # alignment moves the distance: raw and aligned columns differ
+    assert t.numbers["raw"]["an"] != pytest.approx(t.numbers["aligned"]["an"], abs=1e-4)
+
+    t.set_margin(2.0 if t.numbers["aligned"]["an"] < 1.5 else 1.0)
+    check("l2", t.margin)
+    assert t.numbers["aligned"]["loss"] > 0
+    t.metric.setCurrentIndex(t.metric.findData("cosine"))
+    check("cosine", t.margin)
+    t.set_threshold(0.0)  # nothing is "same" below τ = 0
+    assert "different ✗" in t.cells[("ap_ok", "aligned")].text()
+
+    # clicking a heat-map cell puts that pair into A / P
+    t.click_cell(1, 2)
+    assert t.slots["A"].key == t.matrix_faces[1].key
+    assert t.slots["P"].key == t.matrix_faces[2].key
+    qtbot.waitUntil(lambda: t.numbers["aligned"].get("ap") is not None, timeout=10_000)
+    assert t.numbers["aligned"]["ap"] == pytest.approx(t.matrix[1, 2], abs=1e-5)
+
+
+def test_verification_on_a_tiny_pairs_file(qtbot, make_window, tmp_path):
+    lfw = shared_data("lfw")
+    root = lfw / "lfw-deepfunneled"
+    people = [d for d in sorted(root.iterdir()) if len(list(d.glob("*.jpg"))) >= 3][:3]
+    a, b, c = (d.name for d in people)
+    # the image numbers each person has here (only images named in pairs.txt are stored)
+    (a1, a2, a3), (b1, b2, b3), (c1, c2, c3) = (
+        [int(f.stem.rsplit("_", 1)[1]) for f in sorted(d.glob("*.jpg"))[:3]] for d in people)
+    # 12 pairs in the LFW format (2 folds of 3 same + 3 different) over only 9 images
+    rows = [f"{a}\t{a1}\t{a2}", f"{b}\t{b1}\t{b2}", f"{c}\t{c1}\t{c2}",
+            f"{a}\t{a1}\t{b}\t{b3}", f"{b}\t{b1}\t{c}\t{c3}", f"{c}\t{c1}\t{a}\t{a3}",
+            f"{a}\t{a1}\t{a3}", f"{b}\t{b2}\t{b3}", f"{c}\t{c2}\t{c3}",
+            f"{a}\t{a2}\t{b}\t{b2}", f"{b}\t{b3}\t{c}\t{c2}", f"{c}\t{c3}\t{a}\t{a2}"]
+    tiny = tmp_path / "pairs.txt"
+    tiny.write_text("2\t3\n" + "\n".join(rows) + "\n")
+    win = make_window(models=())
+    v = win.verification
+    win.docks["verification"].raise_()
+    v.load(tiny, root=root)
+    assert v.busy and v.cancel_button.isVisibleTo(v)
+    qtbot.waitUntil(lambda: v.result is not None, timeout=90_000)
+    rep = v.result.report
+    assert rep.n_pairs == 12 and int(rep.same.sum()) == 6 and len(v.result.images) == 9
+    assert not v.result.errors and v.result.detected.all()
+    assert rep.accuracy >= 0.8  # dlib-resnet gets ~99 % on LFW
+    assert "accuracy" in v.summary.text() and "TAR @ FAR=1e-3" in v.summary.text()
+    assert v.positives.count() == 6 and v.negatives.count() == 6
+    qtbot.waitUntil(lambda: v.plot.canvas is not None, timeout=30_000)
+    assert len(v.plot.canvas.figure.axes) == 2
+    # the hardest negative: click it, both images and chips are shown
+    v.negatives.setCurrentRow(0)
+    qtbot.waitUntil(lambda: v.preview is not None, timeout=30_000)
+    assert v.preview[0][1].shape == (150, 150, 3)
+    assert not v.pair_views[1].pixmap().isNull()
+    # another distance: no model runs, same pairs
+    v.metric.setCurrentIndex(v.metric.findData("cosine"))
+    assert v.result.metric == "cosine" and v.result.report.n_pairs == 12
+    # export
+    assert v.export_csv(tmp_path / "pairs.csv") == 12
+    rows = list(csv.DictReader(open(tmp_path / "pairs.csv", encoding="utf-8")))
+    assert len(rows) == 12 and {r["same"] for r in rows} == {"0", "1"}
+    v.export_png(tmp_path / "plots.png")
+    assert (tmp_path / "plots.png").stat().st_size > 10_000
+    # a new run can be cancelled: idle at once, the last result stays
+    before = v.result
+    v.rerun()
+    assert v.busy
+    v.cancel()
+    assert not v.busy and v.result is before
+    qtbot.waitUntil(lambda: win.pool.active == 0, timeout=60_000)
+    assert v.result is before
+
+
+def test_gallery_enroll_identify_save_load_and_refusal(qtbot, make_window, one_photo,
+                                                       tmp_path):
+    win = make_window([one_photo], models=())
+    g = win.gallery
+    win.docks["gallery"].raise_()
+    loaded(qtbot, win, 1)
+    n_faces = len(win.photos.current_item().faces)
+    g.name.setText("Alice")
+    g.enroll_button.click()
+    qtbot.waitUntil(lambda: g.gallery.names == ["Alice"], timeout=30_000)
+    qtbot.waitUntil(lambda: len(g.matches) == n_faces, timeout=30_000)
+    assert g.matches[0].name == "Alice" and g.matches[0].distance < 1e-3
+    assert g.found.count() == n_faces and g.found.item(0).text().startswith("face #1: Alice")
+    assert g.photo.pixmap() is not None and not g.photo.pixmap().isNull()
+    assert not g.embedder.isEnabled()  # a gallery is bound to its embedder
+
+    path = tmp_path / "people.json"
+    g.save(path)
+    g.clear()
+    assert g.gallery.names == []
+    g.load(path)
+    qtbot.waitUntil(lambda: g.gallery.names == ["Alice"], timeout=10_000)
+    qtbot.waitUntil(lambda: len(g.matches) == n_faces and g.matches[0].name == "Alice",
+                    timeout=30_000)
+    assert g.gallery.model_id == "dlib-resnet"
+
+    other = Gallery(model_id="facenet-512")
+    other.enroll("Bob", np.ones(512))
+    other.save(tmp_path / "facenet.json")
+    g.load(tmp_path / "facenet.json")
+    qtbot.waitUntil(lambda: "made with the embedder 'facenet-512'" in g.last_error,
+                    timeout=10_000)
+    assert g.box is not None and g.box.isVisible() and "facenet-512" in g.box.text()
+    assert "made with the embedder" in g.status.text()
+    assert g.gallery.names == ["Alice"]  # the gallery in use is kept
+    g.box.close()
