@@ -75,9 +75,12 @@ def test_slider_changes_crop_and_predictions(qtbot, make_window, one_photo):
 
 def test_exported_csv_matches_the_plotted_lines(qtbot, make_window, one_photo, tmp_path):
     win = make_window([one_photo], models=())
-    probe = open_probe(qtbot, win, models=("dlib-gender", "faceapi-agegender"))
+    # a second model with another chip (size and template): one curve per model and class
+    card = win.ctx.card("celeba-cnn-naive")
+    other = "celeba-cnn-naive" if card is not None and card.available else "faceapi-agegender"
+    probe = open_probe(qtbot, win, models=("dlib-gender", other))
     wait_analysis(qtbot, probe)
-    assert set(probe.metrics) == {"dlib-gender", "faceapi-agegender"}
+    assert set(probe.metrics) == {"dlib-gender", other}
     for m in probe.metrics.values():
         assert 0 <= m.consistency <= 1 and 0 <= m.p_top1_change <= 1 and m.ekld >= 0
     assert "consistency" in probe.metrics_label.text()
@@ -101,7 +104,7 @@ def test_exported_csv_matches_the_plotted_lines(qtbot, make_window, one_photo, t
             plotted[(name, line.get_label())] = np.column_stack(
                 [np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)])
     assert set(plotted) == set(table)
-    assert {k[1].split(":")[0] for k in plotted} == {"dlib-gender", "faceapi-agegender"}
+    assert {k[1].split(":")[0] for k in plotted} == {"dlib-gender", other}
     for key, xy in plotted.items():
         np.testing.assert_array_equal(np.array(table[key]), xy, err_msg=str(key))
 

@@ -22,11 +22,11 @@ import csv
 from dataclasses import replace
 
 import numpy as np
-from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QScrollArea,
-                               QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget)
+                               QSlider, QToolButton, QVBoxLayout, QWidget)
 
 from .. import convert, jobs, theme
 from ..workers import WorkerSlot
@@ -111,15 +111,11 @@ class CropView(QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(96, 96)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setFixedSize(132, 132)  # a 32 px chip x 4, a 64 px chip x 2
         self.pixels: np.ndarray | None = None
         self.points = (np.zeros((0, 2)), np.zeros((0, 2)))
         self.rendered: QPixmap | None = None
         self.factor, self.text = 0, ""
-
-    def sizeHint(self) -> QSize:
-        return QSize(130, 130)
 
     def set_crop(self, pixels: np.ndarray, landmarks, targets) -> None:
         self.pixels, self.text = pixels, ""
@@ -216,14 +212,13 @@ class ProbePane(QWidget):
         self.border_combo.setToolTip("What a crop shows where it reaches past the photo's edge.")
         self.reset_button = QToolButton(text="Reset")
         self.reset_button.setToolTip("Back to the untransformed crop.")
-        self.png_button = QToolButton(text="Export PNG…")
-        self.csv_button = QToolButton(text="Export CSV…")
+        self.png_button, self.csv_button = QToolButton(text="PNG…"), QToolButton(text="CSV…")
         self.png_button.setToolTip("Save the plots as a PNG image.")
         self.csv_button.setToolTip("Save the plotted numbers (sweeps and heat map) as CSV.")
         top = QHBoxLayout()
         for w, stretch in ((QLabel("Template:"), 0), (self.template_combo, 1),
                            (QLabel("Border:"), 0), (self.border_combo, 0),
-                           (self.reset_button, 0), (self.png_button, 0), (self.csv_button, 0)):
+                           (QLabel(" Export:"), 0), (self.png_button, 0), (self.csv_button, 0)):
             top.addWidget(w, stretch)
 
         self.model_list = QListWidget()
@@ -248,7 +243,9 @@ class ProbePane(QWidget):
         self.units_label = QLabel()
         self.units_label.setStyleSheet(f"color: {theme.MUTED};")
         self.units_label.setWordWrap(True)
-        sliders.addWidget(self.units_label, 4, 0, 1, 3)
+        sliders.addWidget(self.units_label, 4, 0, 1, 2)
+        sliders.addWidget(self.reset_button, 4, 2, Qt.AlignmentFlag.AlignTop
+                          | Qt.AlignmentFlag.AlignRight)
         sliders.setRowStretch(5, 1)
 
         self.original_view, self.moved_view = CropView(), CropView()
@@ -256,26 +253,27 @@ class ProbePane(QWidget):
         self.crop_caption.setStyleSheet(f"color: {theme.MUTED};")
         self.crop_caption.setWordWrap(True)
         self.crop_caption.setTextFormat(Qt.TextFormat.RichText)
+        self.live_label = QLabel()
+        self.live_label.setTextFormat(Qt.TextFormat.RichText)
+        self.live_label.setWordWrap(True)
+        self.live_label.setMinimumWidth(120)
+        self.live_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         crops = QGridLayout()
         crops.setVerticalSpacing(2)
         for col, (title, view) in enumerate((("Untransformed", self.original_view),
-                                             ("Transformed", self.moved_view))):
+                                             ("Transformed", self.moved_view),
+                                             ("Predictions", self.live_label))):
             label = QLabel(title)
             label.setStyleSheet("font-weight: bold;")
             crops.addWidget(label, 0, col)
             crops.addWidget(view, 1, col)
         crops.addWidget(self.crop_caption, 2, 0, 1, 2)
-        crops.setRowStretch(1, 1)
+        crops.setColumnStretch(2, 1)
 
         row = QHBoxLayout()
         row.addWidget(self.model_list)
         row.addLayout(sliders, 1)
-        row.addLayout(crops, 0)
 
-        self.live_label = QLabel()
-        self.live_label.setTextFormat(Qt.TextFormat.RichText)
-        self.live_label.setWordWrap(True)
-        self.live_label.setMinimumWidth(100)
         self.plot_host = QWidget()
         self.plot_layout = QVBoxLayout(self.plot_host)
         self.plot_layout.setContentsMargins(0, 0, 0, 0)
@@ -299,7 +297,7 @@ class ProbePane(QWidget):
         layout.setSpacing(4)
         layout.addLayout(top)
         layout.addLayout(row)
-        layout.addWidget(self.live_label)
+        layout.addLayout(crops)
         layout.addWidget(self.plot_host, 1)
         layout.addWidget(self.metrics_label)
         scroll = QScrollArea()  # squeezed into a small dock: scroll, never grow the window
@@ -482,26 +480,26 @@ class ProbePane(QWidget):
         self.liveShown.emit(view)
 
     def _live_html(self, view: jobs.ProbeView) -> str:
-        lines = []
+        """A row per model and class: probability now, and untransformed in brackets."""
+        rows, muted = [], f"style='color:{theme.MUTED}'"
         for mid in view.model_ids:
             if mid in view.errors:
-                lines.append(f"<b>{mid}</b>: <span style='color:{theme.ERROR}'>"
-                             f"{view.errors[mid]}</span>")
+                rows.append(f"<tr><td><b>{mid}</b></td><td colspan='2' style='color:"
+                            f"{theme.ERROR}'>{view.errors[mid]}</td></tr>")
                 continue
             p, p0, labels = view.probs[mid], view.base.get(mid), view.labels[mid]
-            order = np.argsort(-p)[:3] if len(p) > 3 else range(len(p))
-            parts = [f"{labels[c]} <b>{p[c]:.3f}</b>" + (
-                "" if p0 is None else f" <span style='color:{theme.MUTED}'>({p0[c]:.3f})</span>")
-                for c in order]
-            text = f"<b>{mid}</b>: " + " · ".join(parts)
-            if p0 is not None and int(p.argmax()) != int(p0.argmax()):
-                text += (f" <span style='color:{theme.DIFFERS}'><b>top-1 flips: "
-                         f"{labels[int(p0.argmax())]} → {labels[int(p.argmax())]}</b></span>")
-            lines.append(text)
+            flip = p0 is not None and int(p.argmax()) != int(p0.argmax())
+            for i, c in enumerate(np.argsort(-p)[:3] if len(p) > 3 else range(len(p))):
+                name = f"<b>{mid}</b>" if i == 0 else ""
+                if i == 1 and flip:
+                    name = f"<span style='color:{theme.DIFFERS}'><b>top-1 flipped</b></span>"
+                was = "" if p0 is None else f" <span {muted}>({p0[c]:.3f})</span>"
+                rows.append(f"<tr><td>{name}&nbsp;&nbsp;</td><td>{labels[c]}&nbsp;</td>"
+                            f"<td align='right'><b>{p[c]:.3f}</b>{was}</td></tr>")
         dx, dy, angle, scale = view.transform
-        return "<br>".join(lines) + (f"<br><span style='color:{theme.MUTED}'>at dx {dx:+g}, "
-                                     f"dy {dy:+g}, {angle:+g}°, ×{scale:.2f} (untransformed in "
-                                     "brackets)</span>" if lines else "")
+        return (f"<table cellspacing='0' cellpadding='1'>{''.join(rows)}</table>"
+                f"<span {muted}>at dx {dx:+g}, dy {dy:+g}, {angle:+g}°, ×{scale:.2f}; "
+                "untransformed in brackets</span>")
 
     def _on_live_error(self, message: str) -> None:
         self.live_label.setText(f"<span style='color:{theme.ERROR}'>{message}</span>")
@@ -677,7 +675,8 @@ class ProbePane(QWidget):
         current = dict(zip(PARAMS, self.transform()))
         with canvas.styled():
             self._tall = canvas.width() < 1.25 * canvas.height()
-            gs = canvas.grid(3, 2, hgap=58) if self._tall else canvas.grid(2, 3, hgap=58)
+            gs = (canvas.grid(3, 2, hgap=58, bottom=44) if self._tall  # room for the colour
+                  else canvas.grid(2, 3, hgap=58, bottom=44, right=34))  # bar's tick labels
             places = {"dx": gs[0, 0], "dy": gs[0, 1], "angle": gs[1, 0], "scale": gs[1, 1],
                       "heat": gs[2, 0] if self._tall else gs[0, 2],
                       "legend": gs[2, 1] if self._tall else gs[1, 2]}
@@ -744,8 +743,10 @@ class ProbePane(QWidget):
                 self.metrics_label.setText("")
             return
         r = self.radius
-        head = ("<tr><th align='left'>model</th><th>consistency</th><th>P(flip, 1 px)</th>"
-                "<th>mean |Δp|, 1 px</th><th>eKLD</th><th align='left'>eKLD by class</th></tr>")
+        head = "".join(f"<th nowrap align='{a}'>{t}</th>" for t, a in (
+            ("model", "left"), ("consistency", "center"), ("P(flip) 1 px", "center"),
+            ("mean |Δp| 1 px", "center"), ("eKLD", "center"), ("eKLD by class", "left")))
+        head = f"<tr>{head}</tr>"
         rows = []
         for mid in self.model_ids:
             m = self.metrics.get(mid)

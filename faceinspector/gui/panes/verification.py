@@ -322,11 +322,11 @@ class VerificationPane(QWidget):
     def export_png(self, path) -> str:
         """The histograms and the ROC curve (drawn afresh, so it works before the pane is
         ever shown)."""
+        import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         from ..plot import RC
-        import matplotlib
 
         r = self.result
         tar = r.report.tar_at_far.get(FAR, triplets.tar_at_far(r.report.dist, r.report.same, FAR))
