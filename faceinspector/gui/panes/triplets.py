@@ -38,7 +38,7 @@ DEFAULT_MARGIN = 0.2
 CHIP = 96  # px of the aligned chip in a slot (the raw one is half)
 MAX_MATRIX = 400  # faces in the heat map (its ordering is O(n²) on the GUI thread)
 ROWS = (("ap", "d(A, P)"), ("an", "d(A, N)"), ("loss", "triplet loss"), ("ap_ok", "A/P at τ"),
-        ("an_ok", "A/N at τ"))
+        ("an_ok", "A/N at τ"))  # the columns of the numbers grid
 
 
 def default_threshold(model_id: str | None, metric: str) -> float:
@@ -270,18 +270,19 @@ class TripletsPane(QWidget):
             view.dropped.connect(self._on_dropped)
             slots_row.addWidget(view, 1)
 
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(14)
+        grid = QGridLayout()  # one row per crop, so raw vs aligned reads down a column
+        grid.setHorizontalSpacing(16)
         grid.setVerticalSpacing(2)
-        grid.addWidget(QLabel("<b>aligned</b>"), 0, 1)
-        grid.addWidget(QLabel("<b>raw box</b>"), 0, 2)
         self.cells: dict[tuple[str, str], QLabel] = {}
-        for r, (key, text) in enumerate(ROWS, start=1):
-            grid.addWidget(QLabel(text), r, 0)
-            for c, crop in enumerate(("aligned", "raw"), start=1):
+        for c, (key, text) in enumerate(ROWS, start=1):
+            grid.addWidget(QLabel(f"<b>{text}</b>"), 0, c)
+            for r, crop in enumerate(("aligned", "raw"), start=1):
                 cell = self.cells[(key, crop)] = QLabel("–")
                 cell.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 grid.addWidget(cell, r, c)
+        grid.addWidget(QLabel("aligned crop"), 1, 0)
+        grid.addWidget(QLabel("raw box crop"), 2, 0)
+        grid.setColumnStretch(len(ROWS) + 1, 1)
         self.alpha = QSlider(Qt.Orientation.Horizontal)
         self.tau = QSlider(Qt.Orientation.Horizontal)
         self.alpha.setRange(0, 100)
@@ -290,32 +291,25 @@ class TripletsPane(QWidget):
         self.tau.setRange(0, 1000)
         self.tau.setToolTip("Verification threshold τ: distance < τ means 'same person'")
         self.alpha_label, self.tau_label = QLabel(), QLabel()
-        sliders = QGridLayout()
-        for r, (name, slider, label) in enumerate((("margin α", self.alpha, self.alpha_label),
-                                                   ("threshold τ", self.tau, self.tau_label))):
-            label.setMinimumWidth(44)
-            sliders.addWidget(QLabel(name), r, 0)
-            sliders.addWidget(slider, r, 1)
-            sliders.addWidget(label, r, 2)
+        sliders = QHBoxLayout()
+        for name, slider, label in (("margin α", self.alpha, self.alpha_label),
+                                    ("threshold τ", self.tau, self.tau_label)):
+            label.setMinimumWidth(40)
+            for w in (QLabel(name), slider, label):
+                sliders.addWidget(w, 1 if w is slider else 0)
         self.formula = muted()
         self.formula.setToolTip(
             "Easy triplets have zero loss; semi-hard ones put the negative inside the margin; "
             "hard ones put it closer than the positive. τ decides 'same person' (d < τ). "
-            "Compare the columns to see what alignment does to the distances.")
-        right = QVBoxLayout()
-        right.addLayout(sliders)
-        right.addWidget(self.formula)
-        right.addStretch(1)
-        numbers = QHBoxLayout()
-        numbers.addLayout(grid)
-        numbers.addSpacing(12)
-        numbers.addLayout(right, 1)
+            "Compare the rows to see what alignment does to the distances.")
 
         upper = QWidget()
         ul = QVBoxLayout(upper)
         ul.setContentsMargins(0, 0, 4, 0)
-        for part in (top, slots_row, numbers):
+        ul.setSpacing(4)
+        for part in (top, slots_row, grid, sliders):
             ul.addLayout(part)
+        ul.addWidget(self.formula)
         self._upper = upper
         scroll = QScrollArea()  # a short dock scrolls the slots instead of squashing them
         scroll.setWidget(upper)
@@ -485,7 +479,7 @@ class TripletsPane(QWidget):
         h = self.split.height()
         if self._user_split or not self.isVisible() or h < 200:
             return
-        top = min(self._upper.sizeHint().height() + 4, h - 140)
+        top = min(self._upper.sizeHint().height() + 4, h - 130)
         if abs(self.split.sizes()[0] - top) > 2:
             self.split.setSizes([top, h - top])
 
