@@ -11,7 +11,11 @@ images and prints the ratio. It needs ``face_recognition_models`` (never a proje
 
     .venv/bin/pip install --no-deps face_recognition face_recognition_models
 
-The dev machine has 2 CPU cores, often shared: the numbers are noisy; run it twice.
+The dev machine has 2 CPU cores, often shared: the numbers are noisy; run it twice. Seen there
+(2026-11-25, other jobs loading the CPU, load average 4-6): ``--threads 1`` 19.3 faces/s (MTCNN
+40 ms, embedder 9 ms, warp 1.5 ms, decode 1.1 ms per face); torch's default 2 threads 1.3-2.2
+faces/s (MTCNN 400-700 ms per face): on a busy 2-core CPU two OpenMP threads per op thrash.
+dlib as face_recognition runs it: 6.6-7.0 faces/s on 100 of the images at the same time.
 
     .venv/bin/python benchmarks/embed_speed.py [--count 1000] [--batch 32] [--peer 100]
 """
