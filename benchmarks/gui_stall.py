@@ -18,7 +18,10 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -50,6 +53,62 @@ class Heartbeat:
                 "median": gaps[len(gaps) // 2] * 1000, "n": len(gaps)}
 
 
+class StallTracer:
+    """A Python thread that samples the GUI thread's stack whenever the heartbeat is late.
+
+    Shows *which* GUI-thread code runs during a stall (``--trace``). A stall inside C++ code
+    that holds the GIL shows the Python frame that called it.
+    """
+
+    def __init__(self, beat: Heartbeat, late: float = 0.03) -> None:
+        self.beat, self.late = beat, late
+        self.main = threading.main_thread().ident
+        self.samples: Counter = Counter()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            ticks = self.beat.ticks
+            if not ticks or time.perf_counter() - ticks[-1] < self.late:
+                continue
+            frame = sys._current_frames().get(self.main)
+            if frame is None:
+                continue
+            stack = traceback.extract_stack(frame)[-8:]
+            key = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                              for f in reversed(stack))
+            self.samples[key] += 1
+
+    def report(self, top: int = 8) -> None:
+        print(f"GUI-thread stacks sampled while the heartbeat was > {self.late * 1000:.0f} ms "
+              f"late (10 ms samples):")
+        for key, n in self.samples.most_common(top):
+            print(f"  {n * 10:5d} ms  {key}")
+
+
+def plot_draws(win) -> str:
+    """``pane: n`` for every embedded matplotlib canvas that drew (full renders)."""
+    from PySide6.QtWidgets import QWidget
+
+    out = []
+    for w in win.findChildren(QWidget):
+        n = getattr(w, "full_draws", None)
+        if isinstance(n, int) and n:
+            owner = w.parent()
+            while owner is not None and not type(owner).__name__.endswith("Pane"):
+                owner = owner.parent()
+            out.append(f"{type(owner).__name__ if owner else '?'}: {n}")
+    return ", ".join(out)
+
+
 def wait_for(app: QApplication, cond, timeout: float) -> bool:
     end = time.perf_counter() + timeout
     loop = QEventLoop()
@@ -65,6 +124,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=50)
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--trace", action="store_true",
+                    help="sample the GUI thread's stack during stalls and print the top ones")
     args = ap.parse_args()
 
     tmp = tempfile.TemporaryDirectory(prefix="fi-stall-")
@@ -96,13 +157,19 @@ def main() -> None:
     photos = win.photos
     beat.start()
     t1 = time.perf_counter()
+    tracer = StallTracer(beat) if args.trace else None
+    if tracer:
+        tracer.start()
     win.open_paths([folder])
     ok = wait_for(app, lambda: photos.model.rowCount() >= args.photos and not photos.busy,
                   args.timeout)
     t_load = time.perf_counter() - t1
     wait_for(app, lambda: not win.predictions.slot.busy, 120)
     load = beat.stop()
+    if tracer:
+        tracer.stop()
     faces = sum(len(i.faces) for i in photos.model.items)
+    drawn = plot_draws(win)
     win.close()
     print(f"backend ready after {t_ready:.2f} s; heartbeat while the worker imports torch: "
           f"max stall {startup['max']:.0f} ms, p99 {startup['p99']:.0f} ms (one-off)")
@@ -112,6 +179,10 @@ def main() -> None:
           f"p99 {load['p99']:.1f} ms, median {load['median']:.2f} ms (target: max <= 50 ms)")
     print(f"machine load average (1 min) before/after: {load_before:.1f} / "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes inflate stalls)")
+    if drawn:
+        print("full matplotlib draws on the GUI thread during the load: " + drawn)
+    if tracer:
+        tracer.report()
     tmp.cleanup()
 
 

@@ -10,6 +10,8 @@ aligned crop, and saves under ``docs/screenshots/``:
   models that cannot be loaded here, greyed out with the reason;
 * ``crops_arcface.png``, ``predictions_arcface.png`` - the same face aligned to the ArcFace
   template instead of each model's own (dlib's networks change their minds);
+* ``triplets.png`` - the Triplets pane: the selected face as anchor, its nearest other face
+  as positive and its farthest as negative, and the distance matrix of every demo face;
 * ``photos_error.png`` - an unreadable file in the list, its message shown in place.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/screenshots.py [--out docs/screenshots]
@@ -91,7 +93,7 @@ def main() -> None:
     saved = []
 
     def save(widget, name: str) -> None:
-        QApplication.processEvents()
+        QEventLoop().processEvents()
         path = args.out / name
         widget.grab().save(str(path))
         saved.append(path)
@@ -107,6 +109,22 @@ def main() -> None:
     save(win.docks["crops"], "crops_arcface.png")
     save(win.docks["predictions"], "predictions_arcface.png")
     win.crops.set_template(None)
+
+    t = win.triplets
+    win.docks["triplets"].raise_()
+    if wait_for(lambda: len(t.matrix_faces) > 2, 300):
+        t.put_selected("A")
+        key = (str(ref.path), ref.index)
+        a = next(i for i, fe in enumerate(t.matrix_faces) if fe.key[:2] == key)
+        d = t.matrix[a].copy()
+        d[a] = float("inf")
+        t.click_cell(a, int(d.argmin()))  # A and its nearest other face
+        d[a] = -1
+        t.put_face("N", t._loaded(int(d.argmax())))
+        wait_for(lambda: "loss" in t.numbers.get("raw", {}), 120)
+        settle(win)
+        save(win.docks["triplets"], "triplets.png")
+    win.docks["predictions"].raise_()
 
     broken = Path(tmp.name) / "holiday-042.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0" + b"not really a jpeg" * 50)

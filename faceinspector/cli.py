@@ -7,13 +7,19 @@ on stderr with a non-zero exit code, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 from . import __version__
 
 COMMANDS = ("models", "detect", "eval", "probe", "train", "experiment")
+# backend/evaluate.py's PAIR_MODES, spelled out so --help does not import numpy
+PAIR_MODES = ("balanced", "all")
 
 
 def _human(n: int) -> str:
@@ -22,6 +28,63 @@ def _human(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+def _fail(message) -> int:
+    """Print ``message`` as one ``error:`` line on stderr; return the exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+class _Throttle:
+    """Paces progress lines: at most one per ``seconds``, but always the final one."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.last = seconds, 0.0
+
+    def due(self, final: bool = False, seconds: float | None = None) -> bool:
+        """Whether to print a line now (``final``: always; ``seconds`` overrides the pace);
+        when it is, the pace restarts from now."""
+        now = time.perf_counter()
+        if final or now - self.last > (self.seconds if seconds is None else seconds):
+            self.last = now
+            return True
+        return False
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels():
+    """Within the block, the first Ctrl-C sets the yielded ``threading.Event`` (the run stops
+    after its current step) and a second one aborts (``KeyboardInterrupt``)."""
+    cancel = threading.Event()
+
+    def on_sigint(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        cancel.set()
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _set_threads(threads: int | None) -> None:
+    """``--threads``: torch's CPU threads for this process (0 or None: leave torch's choice)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _add_device_args(p, device: str = "auto", threads: int | None = 2) -> None:
+    """``--device`` and ``--threads`` for a command that runs torch (defaults as given)."""
+    p.add_argument("--device", default=device, help=f"auto, cpu, cuda, ... (default {device})")
+    p.add_argument("--threads", type=int, default=threads,
+                   help="torch CPU threads (0 = torch's)" if threads is not None
+                   else "torch CPU threads (default: torch's choice)")
 
 
 def cmd_models(args) -> int:
@@ -84,20 +147,16 @@ def cmd_detect(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    import time
-
     from .backend import Backend
-    from .backend.evaluate import eval_pairs, run
+    from .backend.evaluate import eval_folder, eval_pairs, run
 
     backend = Backend(device=args.device)
     t0 = time.perf_counter()
-    last = [0.0]
+    tick = _Throttle(5)
 
     def progress(done, total):
-        now = time.perf_counter()
-        if now - last[0] > 5 or done == total:
-            last[0] = now
-            print(f"  embedded {done}/{total} images ({done / (now - t0):.1f}/s)",
+        if tick.due(done == total):
+            print(f"  embedded {done}/{total} images ({done / (tick.last - t0):.1f}/s)",
                   file=sys.stderr, flush=True)
 
     if args.what == "folder":
@@ -131,126 +190,6 @@ def cmd_eval(args) -> int:
         print(f"TAR @ FAR={far:g}: {tar * 100:.2f} %")
     print(f"time:        {secs:.0f} s ({info['images'] / secs:.1f} images/s end to end)")
     return 0
-
-
-# ---------------------------------------------------------------- labelled folders (eval folder)
-# Qt-free, shared with the GUI's Verification pane (gui/jobs.py). They belong beside
-# ``eval_pairs`` in backend/evaluate.py; they live here until the backend's owner moves them.
-
-PAIR_MODES = ("balanced", "all")
-
-
-def folder_people(root, min_images: int = 2, max_people: int | None = None) -> dict:
-    """{person: [relative image paths]} for the sub-folders of ``root`` with at least
-    ``min_images`` images (sorted by name; the first ``max_people`` of them)."""
-    from .backend.images import IMAGE_SUFFIXES
-
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"{root} is not a folder (expected one sub-folder per person)")
-    people = {}
-    for sub in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
-        files = sorted(f.name for f in sub.iterdir()
-                       if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
-        if len(files) >= max(min_images, 1):
-            people[sub.name] = [f"{sub.name}/{f}" for f in files]
-        if max_people and len(people) >= max_people:
-            break
-    return people
-
-
-def folder_pairs(root, min_images: int = 2, max_people: int | None = None,
-                 mode: str = "balanced", max_pairs: int = 50_000, folds: int = 10,
-                 seed: int = 0):
-    """Verification pairs from a folder with one sub-folder per person.
-
-    People are shuffled (``seed``) and dealt into ``folds`` folds; both images of a pair come
-    from the same fold, so a fold's threshold is always chosen on other people (LFW-style).
-    ``mode="balanced"``: every same-person pair plus as many different-person pairs drawn
-    uniformly at random; ``mode="all"``: every pair of images within a fold (``folds=1``: every
-    pair). More than ``max_pairs`` pairs are sampled down uniformly.
-
-    Returns ``(images, pairs)``: the relative image paths used (sorted) and
-    :class:`~faceinspector.backend.triplets.Pair` objects.
-    """
-    import numpy as np
-
-    from .backend.triplets import Pair
-
-    if mode not in PAIR_MODES:
-        raise ValueError(f"unknown pair mode {mode!r}; choose one of {', '.join(PAIR_MODES)}")
-    people = folder_people(root, min_images, max_people)
-    names = sorted(people)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(names))
-    folds = max(1, min(folds, len(names) // 2 or 1))
-    pairs: list = []
-    for f in range(folds):
-        members = [names[i] for i in order[f::folds]]
-        files = [img for m in members for img in people[m]]
-        owner = np.array([k for k, m in enumerate(members) for _ in people[m]])
-        if len(files) < 2:
-            continue
-        ia, ib = np.triu_indices(len(files), 1)
-        same = owner[ia] == owner[ib]
-        if mode == "balanced":
-            pos = np.flatnonzero(same)
-            neg = np.flatnonzero(~same)
-            keep = np.concatenate([pos, rng.choice(neg, min(len(pos), len(neg)), replace=False)])
-        else:
-            keep = np.arange(len(ia))
-        pairs += [Pair(files[ia[k]], files[ib[k]], bool(same[k]), f) for k in np.sort(keep)]
-    if len(pairs) > max_pairs:
-        pick = np.sort(rng.choice(len(pairs), max_pairs, replace=False))
-        pairs = [pairs[k] for k in pick]
-    images = sorted({p.a for p in pairs} | {p.b for p in pairs})
-    return images, pairs
-
-
-def pairs_report(emb, images, pairs, metric: str = "l2"):
-    """The verification report of ``pairs`` from the embeddings of ``images`` (same steps as
-    :func:`~faceinspector.backend.evaluate.eval_pairs`)."""
-    import numpy as np
-
-    from .backend import triplets
-
-    index = {name: i for i, name in enumerate(images)}
-    a = emb[[index[p.a] for p in pairs]]
-    b = emb[[index[p.b] for p in pairs]]
-    dist = triplets.distance(a, b, metric)
-    ok = ~np.isnan(dist)
-    dist = np.where(ok, dist, np.nanmax(dist) if ok.any() else 1.0)
-    same = np.array([p.same for p in pairs])
-    return triplets.verify(dist, same, np.array([p.fold for p in pairs]))
-
-
-def eval_folder(backend, root, model_id: str = "dlib-resnet", metric: str = "l2",
-                min_images: int = 2, max_people: int | None = None, mode: str = "balanced",
-                max_pairs: int = 50_000, folds: int = 10, seed: int = 0):
-    """Like :func:`~faceinspector.backend.evaluate.eval_pairs`, on a folder with one
-    sub-folder per person (pairs from :func:`folder_pairs`). Yields progress, then
-    ``("result", (VerificationReport, pairs, info))``."""
-    from .backend.evaluate import embed_images
-
-    root = Path(root)
-    images, pairs = folder_pairs(root, min_images, max_people, mode, max_pairs, folds, seed)
-    n_same = sum(p.same for p in pairs)
-    if not n_same or n_same == len(pairs):
-        raise ValueError(f"{root}: no usable pairs; it needs at least two sub-folders (people) "
-                         f"with {max(min_images, 2)} or more images each")
-    result = None
-    for msg in embed_images(backend, [root / n for n in images], model_id):
-        if msg[0] == "progress":
-            yield msg
-        else:
-            result = msg[1]
-    emb, detected, errors = result
-    report = pairs_report(emb, images, pairs, metric)
-    info = {"images": len(images), "detected": int(detected.sum()), "errors": errors,
-            "model": model_id, "metric": metric, "mode": mode,
-            "people": len({n.split("/")[0] for n in images}), "same": n_same,
-            "different": len(pairs) - n_same}
-    yield ("result", (report, pairs, info))
 
 
 def cmd_probe(args) -> int:
@@ -348,17 +287,13 @@ def _save_crops(backend, photo, det, folder: Path, stem: str, templates: list[st
 
 
 def cmd_train_vae(args) -> int:
-    import signal
-    import threading
-    import time
-
+    """``train vae``: the Morph pane's 64x64 VAE or DB-VAE (backend/vae.py)."""
     from .backend import vae
     from .backend.assets import cache_dir
 
     src = args.data
     if src != "celeba" and not Path(src).is_dir():
-        print(f"error: --data must be 'celeba' or a folder, got {src!r}", file=sys.stderr)
-        return 2
+        return _fail(f"--data must be 'celeba' or a folder, got {src!r}")
     arch = "dbvae" if args.dbvae else "vae"
     name = "celeba64" if src == "celeba" else Path(src).resolve().name
     out = Path(args.out) if args.out else None
@@ -366,9 +301,7 @@ def cmd_train_vae(args) -> int:
     if args.resume is not None:
         resume = Path(args.resume) if args.resume else out
         if resume is None or not resume.is_file():
-            print(f"error: nothing to resume: {resume or 'give --out or --resume PATH'}",
-                  file=sys.stderr)
-            return 2
+            return _fail(f"nothing to resume: {resume or 'give --out or --resume PATH'}")
         out = out or resume
     out = out or cache_dir() / "vae" / f"{arch}_{name}.safetensors"
     limit = args.limit if args.limit is not None else (9000 if src == "celeba" else None)
@@ -390,50 +323,41 @@ def cmd_train_vae(args) -> int:
                           flip=args.flip, aligned=args.aligned, negatives=args.negatives,
                           device=args.device, threads=args.threads, seed=args.seed,
                           out=str(out), sample_every=0, command=" ".join(cmd))
-    cancel = threading.Event()
-
-    def on_sigint(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
-        cancel.set()
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    print(" ".join(cmd), flush=True)
-    last_print = 0.0
-    try:
-        for p in vae.train(cfg, resume=resume, cancel=cancel):
-            ph, now = p["phase"], time.perf_counter()
-            if ph == "data" and (now - last_print > 5 or p["done"] == p["total"]):
-                last_print = now
-                print(f"data: {p['done']}/{p['total']}"
-                      + (f" (cached {p['cached']})" if "cached" in p else ""), flush=True)
-            elif ph == "weights":
-                w = p["weights"]
-                print(f"epoch {p['epoch'] + 1}: resampling weights max/mean "
-                      f"{w.max() / w.mean():.1f}", flush=True)
-            elif ph == "train" and (now - last_print > args.print_every
-                                    or p["batch"] == p["batches"]):
-                last_print = now
-                extra = f"  BCE {p['cls']:.4f} acc {p['acc']:.3f}" if "cls" in p else ""
-                print(f"epoch {p['epoch'] + 1}/{p['epochs']}  batch {p['batch']}/{p['batches']}"
-                      f"  step {p['step']}  loss {p['loss']:.4f}  L1 {p['l1']:.4f}"
-                      f"  KL {p['kl']:.1f}{extra}  {p['images_per_s']:.0f} img/s"
-                      f"  {p['elapsed_s']:.0f} s  [{p['device']}]", flush=True)
-            elif ph == "done":
-                state = "stopped" if p["cancelled"] else "finished"
-                print(f"{state} at step {p['step']} (epoch {p['epoch']}/{args.epochs}) in "
-                      f"{p['seconds']:.0f} s, {p['images_per_s']:.0f} img/s", flush=True)
-                if p["checkpoint"]:
-                    size = Path(p["checkpoint"]).stat().st_size
-                    print(f"wrote {p['checkpoint']} ({_human(size)})"
-                          + ("; continue with --resume" if p["cancelled"] else ""), flush=True)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        signal.signal(signal.SIGINT, old)
+    tick = _Throttle(args.print_every)
+    with _ctrl_c_cancels() as cancel:
+        print(" ".join(cmd), flush=True)
+        try:
+            for p in vae.train(cfg, resume=resume, cancel=cancel):
+                _print_vae_event(p, tick, args.epochs)
+        except (FileNotFoundError, ValueError) as exc:
+            return _fail(exc)
     return 0
+
+
+def _print_vae_event(p: dict, tick: _Throttle, epochs: int) -> None:
+    """The line(s) ``train vae`` prints for one progress dict of ``vae.train`` (paced)."""
+    ph = p["phase"]
+    if ph == "data" and tick.due(p["done"] == p["total"], seconds=5):
+        print(f"data: {p['done']}/{p['total']}"
+              + (f" (cached {p['cached']})" if "cached" in p else ""), flush=True)
+    elif ph == "weights":
+        w = p["weights"]
+        print(f"epoch {p['epoch'] + 1}: resampling weights max/mean {w.max() / w.mean():.1f}",
+              flush=True)
+    elif ph == "train" and tick.due(p["batch"] == p["batches"]):
+        extra = f"  BCE {p['cls']:.4f} acc {p['acc']:.3f}" if "cls" in p else ""
+        print(f"epoch {p['epoch'] + 1}/{p['epochs']}  batch {p['batch']}/{p['batches']}"
+              f"  step {p['step']}  loss {p['loss']:.4f}  L1 {p['l1']:.4f}"
+              f"  KL {p['kl']:.1f}{extra}  {p['images_per_s']:.0f} img/s"
+              f"  {p['elapsed_s']:.0f} s  [{p['device']}]", flush=True)
+    elif ph == "done":
+        state = "stopped" if p["cancelled"] else "finished"
+        print(f"{state} at step {p['step']} (epoch {p['epoch']}/{epochs}) in "
+              f"{p['seconds']:.0f} s, {p['images_per_s']:.0f} img/s", flush=True)
+        if p["checkpoint"]:
+            size = Path(p["checkpoint"]).stat().st_size
+            print(f"wrote {p['checkpoint']} ({_human(size)})"
+                  + ("; continue with --resume" if p["cancelled"] else ""), flush=True)
 
 
 def _add_train_vae(trsub) -> None:
@@ -459,8 +383,7 @@ def _add_train_vae(trsub) -> None:
                       help="the folder holds photos: detect and align faces")
     v.add_argument("--no-flip", dest="flip", action="store_false",
                    help="no random horizontal flips")
-    v.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
-    v.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    _add_device_args(v, "auto", threads=None)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--out", help="checkpoint path (default: the user cache dir)")
     v.add_argument("--resume", nargs="?", const="", metavar="PATH",
@@ -471,65 +394,50 @@ def _add_train_vae(trsub) -> None:
 
 def cmd_train_demo(args) -> int:
     """``train demo``: one of the demo classifiers of issue 8 (backend/train.py)."""
-    import signal
-    import threading
-    import time
-
-    import torch
-
     from .backend import train as tr
     from .backend.detect import pick_device
     from .backend.models.demo import CheckpointError
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cancel = threading.Event()
-
-    def on_sigint(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
-        cancel.set()
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    last = [0.0]
-    try:
-        for ev in tr.train_demo(args.demo_model, args.out, epochs=args.epochs, limit=args.limit,
-                                seed=args.seed, hidden=args.hidden, root=args.data,
-                                device=pick_device(args.device), cancel=cancel):
-            kind, now = ev["event"], time.perf_counter()
-            if kind in ("load", "embed") and (now - last[0] > 10 or ev["done"] == ev["total"]):
-                last[0] = now
-                rate = f" ({ev['images_per_s']:.1f} img/s)" if "images_per_s" in ev else ""
-                print(f"{kind} {ev['split']}: {ev['done']}/{ev['total']}{rate}", flush=True)
-            elif kind == "step" and (now - last[0] > 10 or ev["step"] == ev["steps"]):
-                last[0] = now
-                print(f"epoch {ev['epoch']}/{ev['epochs']} step {ev['step']}/{ev['steps']} "
-                      f"loss {ev['loss']:.4f} {ev['images_per_s']:.0f} img/s", flush=True)
-            elif kind == "epoch":
-                print(f"epoch {ev['epoch']}/{ev['epochs']}: train loss {ev['train_loss']:.4f}, "
-                      f"val loss {ev['val_loss']:.4f}, val accuracy "
-                      f"{ev['val_accuracy'] * 100:.2f} %, {ev['seconds']:.0f} s", flush=True)
-            elif kind == "done":
-                state = "stopped (nothing saved)" if ev["cancelled"] else "finished"
-                print(f"{state} in {ev['seconds']:.0f} s; best epoch {ev['best_epoch']} "
-                      f"(val accuracy {ev['val_accuracy'] * 100:.2f} %)", flush=True)
-            elif kind == "saved":
-                print(f"wrote {ev['weights']} ({_human(ev['bytes'])}) and {ev['sidecar']}",
-                      flush=True)
-            elif kind == "evaluated":
-                a, b = ev["test_accuracy"], ev["test_subset_accuracy"]
-                print(f"CelebA test {a['images']}: accuracy {a['accuracy'] * 100:.2f} %, "
-                      f"balanced {a['balanced_accuracy'] * 100:.2f} %, macro F1 "
-                      f"{a['macro_f1'] * 100:.2f} %; subset {b['images']}: "
-                      f"{b['accuracy'] * 100:.2f} %", flush=True)
-                print(f"retrain with: {ev['metadata']['command']}")
-    except (tr.DataError, CheckpointError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        signal.signal(signal.SIGINT, old)
+    _set_threads(args.threads)
+    tick = _Throttle(10)
+    with _ctrl_c_cancels() as cancel:
+        try:
+            for ev in tr.train_demo(args.demo_model, args.out, epochs=args.epochs,
+                                    limit=args.limit, seed=args.seed, hidden=args.hidden,
+                                    root=args.data, device=pick_device(args.device),
+                                    cancel=cancel):
+                _print_demo_event(ev, tick)
+        except (tr.DataError, CheckpointError, KeyError) as exc:
+            return _fail(exc)
     return 0
+
+
+def _print_demo_event(ev: dict, tick: _Throttle) -> None:
+    """The line(s) ``train demo`` prints for one event of ``train_demo`` (progress paced)."""
+    kind = ev["event"]
+    if kind in ("load", "embed") and tick.due(ev["done"] == ev["total"]):
+        rate = f" ({ev['images_per_s']:.1f} img/s)" if "images_per_s" in ev else ""
+        print(f"{kind} {ev['split']}: {ev['done']}/{ev['total']}{rate}", flush=True)
+    elif kind == "step" and tick.due(ev["step"] == ev["steps"]):
+        print(f"epoch {ev['epoch']}/{ev['epochs']} step {ev['step']}/{ev['steps']} "
+              f"loss {ev['loss']:.4f} {ev['images_per_s']:.0f} img/s", flush=True)
+    elif kind == "epoch":
+        print(f"epoch {ev['epoch']}/{ev['epochs']}: train loss {ev['train_loss']:.4f}, "
+              f"val loss {ev['val_loss']:.4f}, val accuracy "
+              f"{ev['val_accuracy'] * 100:.2f} %, {ev['seconds']:.0f} s", flush=True)
+    elif kind == "done":
+        state = "stopped (nothing saved)" if ev["cancelled"] else "finished"
+        print(f"{state} in {ev['seconds']:.0f} s; best epoch {ev['best_epoch']} "
+              f"(val accuracy {ev['val_accuracy'] * 100:.2f} %)", flush=True)
+    elif kind == "saved":
+        print(f"wrote {ev['weights']} ({_human(ev['bytes'])}) and {ev['sidecar']}", flush=True)
+    elif kind == "evaluated":
+        a, b = ev["test_accuracy"], ev["test_subset_accuracy"]
+        print(f"CelebA test {a['images']}: accuracy {a['accuracy'] * 100:.2f} %, "
+              f"balanced {a['balanced_accuracy'] * 100:.2f} %, macro F1 "
+              f"{a['macro_f1'] * 100:.2f} %; subset {b['images']}: "
+              f"{b['accuracy'] * 100:.2f} %", flush=True)
+        print(f"retrain with: {ev['metadata']['command']}")
 
 
 def _add_train_demo(trsub) -> None:
@@ -544,45 +452,37 @@ def _add_train_demo(trsub) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--data", help="data folder (default ../shared/data)")
     t.add_argument("--out", help="checkpoint folder (default resources/demo-models)")
-    t.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
-    t.add_argument("--threads", type=int, default=2, help="torch CPU threads (0 = torch's)")
+    _add_device_args(t, "cpu", threads=2)
     t.set_defaults(func=cmd_train_demo)
 
 
 def cmd_experiment(args) -> int:
     """``experiment mismatch``: the data-mismatch experiment of issue 8."""
-    import time
-
-    import torch
-
     from .backend import Backend
     from .backend import experiment as ex
     from .backend.models.demo import CheckpointError
     from .backend.train import DataError
     from .report_html import write_mismatch_report
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     backend = Backend(device=args.device)
     settings = ex.MismatchSettings(limit=args.limit, celeba_limit=args.celeba_limit,
                                    probe_faces=args.probe_faces,
                                    probe_samples=args.probe_samples, shift_iod=args.shift_iod,
                                    naive_fraction=args.naive_fraction,
                                    models=tuple(args.model or ex.MODELS))
-    t0, last, result = time.perf_counter(), [0.0, ""], None
+    t0, tick, stage, result = time.perf_counter(), _Throttle(15), "", None
     try:
         for ev in ex.mismatch(backend, settings, root=args.data, cache=args.cache):
-            now = time.perf_counter()
-            if ev["event"] == "progress" and (now - last[0] > 15 or ev["stage"] != last[1]
-                                              or ev["done"] == ev["total"]):
-                last[:] = [now, ev["stage"]]
-                print(f"  {ev['stage']}: {ev['done']}/{ev['total']} ({now - t0:.0f} s)",
+            if ev["event"] == "progress" and tick.due(ev["stage"] != stage
+                                                      or ev["done"] == ev["total"]):
+                stage = ev["stage"]
+                print(f"  {stage}: {ev['done']}/{ev['total']} ({tick.last - t0:.0f} s)",
                       file=sys.stderr, flush=True)
             elif ev["event"] == "result":
                 result = ev["result"]
     except (DataError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc)
     info = result.info
     print(f"CelebA test: {info['celeba_images']} images; LFW: {info['lfw_images']} images "
           f"({info['lfw_men']} men, {info['lfw_women']} women), face found by MTCNN in "
@@ -623,8 +523,7 @@ def _add_experiment(sub) -> None:
     m.add_argument("--out", default="mismatch-out", help="folder for CSV and HTML")
     m.add_argument("--cache", help="folder for the LFW detection cache "
                                    "(default: <model cache>/experiment)")
-    m.add_argument("--device", default="auto")
-    m.add_argument("--threads", type=int, default=2, help="torch CPU threads (0 = torch's)")
+    _add_device_args(m, "auto", threads=2)
     m.set_defaults(func=cmd_experiment)
 
 
@@ -715,7 +614,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (AssetError, ImageError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc)
     except KeyboardInterrupt:
         return 130

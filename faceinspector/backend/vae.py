@@ -915,7 +915,9 @@ def train(config: TrainConfig, *, data: ChipData | None = None, resume=None, can
 
     * ``"data"``: ``done``, ``total`` (loading and caching chips);
     * ``"weights"`` (DB-VAE, each epoch): ``weights`` float64 ``(N,)`` sampling probabilities
-      of the training faces (:func:`resampling_weights`) and ``names``;
+      of the training faces (:func:`resampling_weights`), their ``names`` and ``chips`` (the
+      training chips themselves, uint8 ``(N, 64, 64, 3)``, not a copy: read, don't modify), so
+      a caller can show which faces the weights favour;
     * ``"train"`` (each step): ``step``, ``epoch`` (0-based), ``epochs``, ``batch``,
       ``batches``, ``loss``, ``l1``, ``kl`` (and ``cls``, ``acc`` for the DB-VAE),
       ``images_per_s`` (over the last ~2 s), ``elapsed_s``, ``device``; every
@@ -1036,7 +1038,8 @@ def train(config: TrainConfig, *, data: ChipData | None = None, resume=None, can
                 mu = latent_means(model, data.chips)
                 weights = resampling_weights(mu, cfg.resample_bins, cfg.resample_smoothing)
                 model.train()
-            yield {"phase": "weights", "epoch": epoch, "weights": weights, "names": data.names}
+            yield {"phase": "weights", "epoch": epoch, "weights": weights, "names": data.names,
+                   "chips": data.chips}
             order = rng.choice(n, size=batches * half, p=weights)
             neg_order = rng.integers(0, len(negs), size=batches * half)
         else:

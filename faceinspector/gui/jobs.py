@@ -114,11 +114,13 @@ DETECTIONS = _LRU(1024)
 
 def make_backend(device: str = "auto", detect_max_side: int = 1024,
                  check_demo: bool = False) -> BackendInfo:
-    """Import torch and build the facade (compute lane), then :func:`describe_backend`."""
+    """Import torch and build the facade (compute lane), then :func:`describe_backend`.
+    Torch gets :func:`~faceinspector.backend.facade.gui_threads` CPU threads (one core is left
+    for the window)."""
     t0 = time.perf_counter()
-    from ..backend.facade import Backend
+    from ..backend.facade import Backend, gui_threads
 
-    backend = Backend(device=device, detect_max_side=detect_max_side)
+    backend = Backend(device=device, detect_max_side=detect_max_side, threads=gui_threads())
     return describe_backend(backend, check_demo, t0)
 
 
@@ -470,7 +472,7 @@ class Verification:
         """The same embeddings under another distance (cheap: no model runs)."""
         import dataclasses
 
-        from ..cli import pairs_report
+        from ..backend.evaluate import pairs_report
 
         return dataclasses.replace(
             self, metric=metric,
@@ -488,37 +490,32 @@ def verify_labelled(backend, source, model_id: str = "dlib-resnet", metric: str 
     MTCNN -> central face -> the embedder's chip -> batched embedder -> distances -> LFW protocol.
     Yields :class:`Progress` per image, then a :class:`Verification`.
     """
-    from .. import cli
-    from ..backend import triplets
-    from ..backend.evaluate import embed_images
+    from ..backend import evaluate, triplets
 
     t0 = time.perf_counter()
     source = Path(source)
     if source.is_dir():
         kind, root = "folder", source
-        names, pairs = cli.folder_pairs(source, min_images=min_images, max_pairs=max_pairs)
-        if not pairs or all(p.same for p in pairs) or not any(p.same for p in pairs):
-            raise ValueError(f"{source.name}: no usable pairs; it needs at least two "
-                             f"sub-folders (people) with {max(min_images, 2)} or more images")
+        names, pairs = evaluate.folder_pairs(source, min_images=min_images, max_pairs=max_pairs)
+        evaluate.check_folder_pairs(pairs, source.name, min_images)
     else:
         kind = "pairs"
         pairs = triplets.read_pairs(source)
-        root = Path(root) if root else source.parent / "lfw-deepfunneled"
+        root = evaluate.pairs_file_root(source, root)
         if not root.is_dir():
             raise ValueError(f"the images of {source.name} are expected in {root}, which is "
                              "not a folder")
-        names = sorted({p.a for p in pairs} | {p.b for p in pairs})
+        names = evaluate.pair_images(pairs)
     yield Progress(0, len(names), "Embedding")
     result = None
-    for msg in embed_images(backend, [root / n for n in names], model_id):
+    for msg in evaluate.verify_images(backend, root, names, pairs, model_id, metric):
         if cancel is not None and cancel.cancelled:
             return
         if msg[0] == "progress":
             yield Progress(msg[1], msg[2], "Embedding")
         else:
             result = msg[1]
-    emb, detected, errors = result
-    report = cli.pairs_report(emb, names, pairs, metric)
+    report, emb, detected, errors = result
     yield Verification(source, kind, root, model_id, metric, tuple(names), tuple(pairs), emb,
                        detected, errors, report, time.perf_counter() - t0)
 
@@ -857,6 +854,66 @@ def save_frames(frames: np.ndarray, path, kind: str, scale: int = 1,
 
 
 @dataclass(frozen=True, eq=False)
+class Resampling:
+    """A DB-VAE's resampling weights as the Training tab shows them (made on the training lane).
+
+    Ratios are weights as a multiple of the uniform weight ``1/N``. ``top``: the faces with the
+    largest weights, largest first; ``bottom``: those with the smallest, in the same
+    (descending) order, so the last one has the smallest weight of all. Only these few faces
+    travel to the GUI, as their 64×64 chips."""
+
+    epoch: int
+    n: int  # training faces
+    top: np.ndarray  # int64 (kt,) indices into the training faces
+    top_ratio: np.ndarray  # float64 (kt,)
+    top_faces: np.ndarray | None  # uint8 (kt, 64, 64, 3); None when the run sent no chips
+    bottom: np.ndarray
+    bottom_ratio: np.ndarray
+    bottom_faces: np.ndarray | None
+    top_names: tuple[str, ...] = ()
+    bottom_names: tuple[str, ...] = ()
+    max_ratio: float = 1.0
+    median_ratio: float = 1.0
+    ess: float = 0.0  # effective sample size (sum w)^2 / sum w^2
+
+    @property
+    def ess_fraction(self) -> float:
+        """The effective sample size as a fraction of N (1: uniform weights)."""
+        return self.ess / self.n if self.n else 0.0
+
+
+def summarize_weights(weights, chips=None, names=(), epoch: int = 0, top: int = 12,
+                      bottom: int = 6) -> Resampling:
+    """The few most up- and down-weighted faces of a DB-VAE epoch, with their chips, and the
+    summary numbers (max and median ratio to uniform, effective sample size).
+
+    With fewer than ``top + bottom`` faces, at most a third of them are shown as
+    down-weighted and the rest as up-weighted (no face appears twice). Ties keep the data
+    order."""
+    w = np.asarray(weights, np.float64).reshape(-1)
+    n = len(w)
+    total = float(w.sum())
+    if n == 0 or not np.isfinite(total) or total <= 0:
+        raise ValueError("weights must be a non-empty array of non-negative numbers, not all 0")
+    ratio = w * (n / total)
+    kb = min(bottom, n // 3) if n < top + bottom else bottom
+    kt = min(top, n - kb)
+    order = np.argsort(-ratio, kind="stable")
+    hi, lo = order[:kt], order[n - kb:]
+
+    def pick(idx):
+        faces = None if chips is None else np.ascontiguousarray(np.asarray(chips)[idx],
+                                                                np.uint8)
+        return (idx.astype(np.int64), ratio[idx], faces,
+                tuple(str(names[i]) for i in idx) if len(names) == n else ())
+
+    t, b = pick(hi), pick(lo)
+    return Resampling(int(epoch), n, t[0], t[1], t[2], b[0], b[1], b[2], t[3], b[3],
+                      max_ratio=float(ratio.max()), median_ratio=float(np.median(ratio)),
+                      ess=total * total / float(np.dot(w, w)))
+
+
+@dataclass(frozen=True, eq=False)
 class TrainUpdate:
     """A training run's progress as the Morph pane's Training tab shows it.
 
@@ -878,6 +935,7 @@ class TrainUpdate:
     total: int = 0  # ... of
     samples: tuple | None = None  # (originals, reconstructions), uint8 (k, 64, 64, 3) each
     weights: np.ndarray | None = None  # DB-VAE: sampling probability per training face
+    resampling: Resampling | None = None  # DB-VAE: the faces the weights favour, summary
     checkpoint: str = ""
     cancelled: bool = False
     seconds: float = 0.0
@@ -953,8 +1011,11 @@ def train_vae(config: dict, resume=None, stop: threading.Event | None = None, ba
             elif time.perf_counter() - last_emit >= interval_s:
                 yield flush(msg)
         elif phase == "weights":
-            yield TrainUpdate("weights", epoch=int(msg.get("epoch", 0)),
-                              weights=np.asarray(msg["weights"], np.float64))
+            w = np.asarray(msg["weights"], np.float64)
+            epoch = int(msg.get("epoch", 0))
+            yield TrainUpdate("weights", epoch=epoch, weights=w,
+                              resampling=summarize_weights(w, msg.get("chips"),
+                                                           msg.get("names") or (), epoch))
         elif phase == "checkpoint":
             if steps:
                 yield flush(latest)

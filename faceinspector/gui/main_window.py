@@ -108,10 +108,19 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{name}")
         dock.setWidget(widget)
+        dock.visibilityChanged.connect(lambda shown, w=widget: self._dock_shown(w, shown))
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
         return dock
+
+    @staticmethod
+    def _dock_shown(pane: QWidget, shown: bool) -> None:
+        """A dock was shown or hidden, or its tab raised or lowered: panes that defer work
+        while hidden (see :func:`~faceinspector.gui.widgets.on_screen`) catch up."""
+        pane.dock_shown = shown
+        if shown and hasattr(pane, "shown_again"):
+            QTimer.singleShot(0, pane.shown_again)
 
     def _build_docks(self) -> None:
         self.setDockNestingEnabled(True)

@@ -1,5 +1,6 @@
 """``faceinspector eval folder`` and ``eval lfw --folds`` through the real CLI, in a fresh
-process, on tiny LFW subsets (skipped without ../shared/data)."""
+process, on tiny LFW subsets (skipped without ../shared/data), and the folder-pair and report
+helpers of backend/evaluate.py they use."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from faceinspector import cli
+from faceinspector.backend import evaluate
+from faceinspector.backend.triplets import Pair
 
 from ..conftest import shared_data
 
@@ -43,7 +47,7 @@ def people(tmp_path):
 
 
 def test_folder_pairs_are_balanced_and_person_disjoint(people):
-    images, pairs = cli.folder_pairs(people, folds=2)
+    images, pairs = evaluate.folder_pairs(people, folds=2)
     assert len(images) == 12  # the lone image makes no pair
     same = [p for p in pairs if p.same]
     assert len(same) == 4 * 3 and len(pairs) == 2 * len(same)
@@ -54,10 +58,29 @@ def test_folder_pairs_are_balanced_and_person_disjoint(people):
         for name in (p.a, p.b):
             folds.setdefault(name.split("/")[0], set()).add(p.fold)
     assert all(len(f) == 1 for f in folds.values())
-    _, every = cli.folder_pairs(people, mode="all", folds=1)
+    _, every = evaluate.folder_pairs(people, mode="all", folds=1)
     assert len(every) == 12 * 11 // 2 and sum(p.same for p in every) == 12
-    _, capped = cli.folder_pairs(people, mode="all", folds=1, max_pairs=20)
+    _, capped = evaluate.folder_pairs(people, mode="all", folds=1, max_pairs=20)
     assert len(capped) == 20
+
+
+def test_cli_pair_modes_match_the_backend():
+    assert cli.PAIR_MODES == evaluate.PAIR_MODES
+
+
+def test_pairs_report_and_folder_check():
+    images = ["A/1.jpg", "A/2.jpg", "B/1.jpg", "B/2.jpg"]
+    emb = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [np.nan, np.nan]], np.float32)
+    pairs = [Pair("A/1.jpg", "A/2.jpg", True, 0), Pair("A/1.jpg", "B/1.jpg", False, 0),
+             Pair("B/1.jpg", "B/2.jpg", True, 1), Pair("A/2.jpg", "B/1.jpg", False, 1)]
+    assert evaluate.pair_images(pairs) == images
+    report = evaluate.pairs_report(emb, images, pairs, "l2")
+    assert report.n_pairs == 4 and np.isfinite(report.threshold)
+    assert evaluate.check_folder_pairs(pairs, "here") == 2
+    with pytest.raises(ValueError, match="here: no usable pairs"):
+        evaluate.check_folder_pairs(pairs[:1], "here")
+    with pytest.raises(ValueError, match="is not a folder"):
+        evaluate.folder_pairs("/nonexistent/folder")
 
 
 def test_eval_folder(people):

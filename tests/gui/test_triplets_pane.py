@@ -15,15 +15,14 @@ from PySide6.QtWidgets import QApplication
 
 from faceinspector.backend import triplets
 from faceinspector.backend.gallery import Gallery
-from faceinspector.gui.panes.triplets import MIME_FACE
+from faceinspector.gui.widgets import read_face_mime
 
 from ..conftest import shared_data
 
 
-def drop_face(slot_view, row: int) -> None:
-    """Drag-and-drop of the faces strip's ``row`` onto a slot, as Qt delivers it."""
-    mime = QMimeData()
-    mime.setData(MIME_FACE, str(row).encode())
+def drop_face(slot_view, mime: QMimeData) -> None:
+    """Drop a face drag's payload onto a slot, as Qt delivers it."""
+    assert read_face_mime(mime) is not None
     with warnings.catch_warnings():  # PySide marks the only Qt 6 constructor deprecated
         warnings.simplefilter("ignore", DeprecationWarning)
         enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
@@ -60,19 +59,23 @@ def test_fill_the_slots_and_read_the_numbers(qtbot, make_window, two_photos):
     qtbot.waitUntil(lambda: len(t.matrix_faces) == n_faces, timeout=60_000)
     assert t.matrix.shape == (n_faces, n_faces) and np.allclose(np.diag(t.matrix), 0, atol=1e-5)
     assert t.faces_list.count() == n_faces
-    qtbot.waitUntil(lambda: t.plot.canvas is not None, timeout=30_000)
-    assert t.plot.canvas.figure.axes[0].images[0].get_array().shape == (n_faces, n_faces)
+    assert t.heat.matrix.shape == (n_faces, n_faces)
+    assert np.allclose(t.heat.matrix, t.matrix)
 
-    # A: the face selected in the Photos pane (button); P: the same face dragged from the strip
-    # (re-read from disk); N: another face dragged in
+    # A: the face selected in the Photos pane (button); P: the same face dragged from the Crops
+    # pane; N: a face of the other photo dragged from the faces list (re-read from disk)
     selected = win.photos.current_item().path, 0
     t.put_buttons["A"].click()
     row_same = next(i for i, fe in enumerate(t.matrix_faces)
                     if (fe.key[0], fe.key[1]) == (str(selected[0]), selected[1]))
     row_other = next(i for i, fe in enumerate(t.matrix_faces)
                      if fe.key[0] != str(selected[0]))
-    drop_face(t.slot_views["P"], row_same)
-    drop_face(t.slot_views["N"], row_other)
+    assert win.crops.drag_mime() is not None
+    assert read_face_mime(win.crops.drag_mime()) == (str(selected[0]), selected[1])
+    drop_face(t.slot_views["P"], win.crops.drag_mime())
+    assert read_face_mime(win.photos.view.face_mime(0)) == (str(selected[0]), 0)
+    drop_face(t.slot_views["N"], t.faces_list.mimeData([t.faces_list.item(row_other)]))
+    assert t.slots["P"].key == t.matrix_faces[row_same].key
     qtbot.waitUntil(lambda: "loss" in t.numbers.get("raw", {}), timeout=30_000)
     for key in "APN":
         assert t.slot_views[key].aligned.pixmap() is not None
@@ -109,11 +112,28 @@ def test_fill_the_slots_and_read_the_numbers(qtbot, make_window, two_photos):
     assert "different ✗" in t.cells[("ap_ok", "aligned")].text()
 
     # clicking a heat-map cell puts that pair into A / P
-    t.click_cell(1, 2)
+    qtbot.mouseClick(t.heat, Qt.MouseButton.LeftButton, pos=t.heat.cell_center(1, 2).toPoint())
     assert t.slots["A"].key == t.matrix_faces[1].key
     assert t.slots["P"].key == t.matrix_faces[2].key
     qtbot.waitUntil(lambda: t.numbers["aligned"].get("ap") is not None, timeout=10_000)
     assert t.numbers["aligned"]["ap"] == pytest.approx(t.matrix[1, 2], abs=1e-5)
+
+
+def test_hidden_tab_defers_the_matrix_until_raised(qtbot, make_window, two_photos):
+    """A pane behind another dock tab does no work (isVisible() is True there) until raised."""
+    from faceinspector.gui.widgets import on_screen
+
+    win = make_window(two_photos, models=())
+    t = win.triplets
+    loaded(qtbot, win, 2)
+    qtbot.wait(1000)  # past the matrix's debounce
+    assert t.isVisible() and not on_screen(t) and on_screen(win.predictions)
+    assert t.matrix_faces == [] and not t.matrix_worker.busy
+    win.docks["triplets"].raise_()
+    qtbot.waitUntil(lambda: on_screen(t) and not on_screen(win.predictions), timeout=5_000)
+    n_faces = sum(len(item.faces) for item in win.photos.model.items)
+    qtbot.waitUntil(lambda: len(t.matrix_faces) == n_faces, timeout=60_000)
+    assert t.heat.matrix.shape == (n_faces, n_faces)
 
 
 def test_verification_on_a_tiny_pairs_file(qtbot, make_window, tmp_path):

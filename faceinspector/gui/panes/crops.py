@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPixmap
-from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QDrag, QPainter, QPixmap
+from PySide6.QtWidgets import (QApplication, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel,
+                               QSizePolicy, QVBoxLayout, QWidget)
 
 from .. import convert, jobs, theme
+from ..widgets import face_mime
 from ..workers import WorkerSlot
 
 OWN = "__own__"  # template combo: "each model's own template"
@@ -26,6 +27,8 @@ class CropCanvas(QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
+        self.drag_source = None  # () -> QMimeData | None: dragging the crop drags its face
+        self._press = None
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.pixels: np.ndarray | None = None
@@ -60,6 +63,22 @@ class CropCanvas(QWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._render()
+
+    def mousePressEvent(self, event) -> None:
+        self._press = event.position() if event.button() == Qt.MouseButton.LeftButton else None
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._press is None or self.drag_source is None or self.rendered is None:
+            return
+        if (event.position() - self._press).manhattanLength() < QApplication.startDragDistance():
+            return
+        self._press = None
+        mime = self.drag_source()
+        if mime is not None:
+            drag = QDrag(self)
+            drag.setMimeData(mime)
+            drag.setPixmap(self.rendered.scaled(72, 72, Qt.AspectRatioMode.KeepAspectRatio))
+            drag.exec(Qt.DropAction.CopyAction)
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -116,6 +135,9 @@ class CropsPane(QWidget):
 
         self.raw_title, self.aligned_title = QLabel("Raw box crop"), QLabel("Aligned crop")
         self.raw_view, self.aligned_view = CropCanvas(), CropCanvas()
+        for view in (self.raw_view, self.aligned_view):
+            view.drag_source = self.drag_mime
+            view.setToolTip("Drag the crop onto a Triplets slot to compare this face")
         self.raw_caption, self.aligned_caption = QLabel(), QLabel()
         grid = QGridLayout()
         grid.setHorizontalSpacing(10)
@@ -222,6 +244,10 @@ class CropsPane(QWidget):
         i = self.template_combo.findData(OWN if template is None else template)
         if i >= 0:
             self.template_combo.setCurrentIndex(i)
+
+    def drag_mime(self):
+        """The selected face as a drag payload (None when no face is selected)."""
+        return None if self.ref is None else face_mime(self.ref.path, self.ref.index)
 
     def set_face(self, ref) -> None:
         self.ref = ref

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ...backend.gallery import Gallery, GalleryError
 from .. import convert, jobs, theme
 from ..workers import WorkerSlot
-from .triplets import chip_pixmap, default_threshold, fill_embedders
+from ..widgets import chip_pixmap, default_threshold, fill_embedders
 
 FILTER = "FaceInspector gallery (*.json);;All files (*)"
 

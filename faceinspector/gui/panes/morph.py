@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFrame, Q
 
 from ... import _paths
 from .. import convert, jobs, theme
+from ..widgets import on_screen
 from ..workers import WorkerSlot
 from .morph_train import BACKGROUND, ElidedLabel, FrameStrip, TrainingTab
 
@@ -401,7 +402,11 @@ class MorphPane(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        QTimer.singleShot(0, self._ensure_info)
+        self.shown_again()
+
+    def shown_again(self) -> None:
+        """On screen (shown, or its dock tab raised): load the VAE if not yet loaded."""
+        QTimer.singleShot(0, lambda: on_screen(self) and self._ensure_info())
 
     def shutdown(self) -> bool:
         """Stop a training run's lane (called by the main window when it closes)."""

@@ -8,9 +8,12 @@ lane of its own, so a run of many minutes never blocks the shared compute lane t
 use. Stop asks the run to end after the current step: the backend saves a checkpoint, which
 Resume continues (``epochs`` is the total). Loss curves (matplotlib, imported on the io lane
 first) and sample reconstructions update live; when a run finishes, :attr:`TrainingTab.trained`
-carries the checkpoint so the pane can switch to it.
+carries the checkpoint so the pane can switch to it. A DB-VAE run also shows its resampling
+weights at the start of each epoch (:class:`~.morph_weights.WeightsView`): the training faces
+it up-weights most and least, and how far the weights are from uniform.
 
-:class:`FrameStrip` (a row of 64×64 frames, used by both tabs) lives here too.
+The small widgets both tabs use (:class:`FrameStrip`, :class:`ElidedLabel`,
+:class:`LazyCanvas`) live in :mod:`.morph_widgets` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -21,46 +24,22 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, QStandardPaths, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtCore import QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QMessageBox, QProgressBar, QPushButton, QSizePolicy,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QLineEdit, QMessageBox, QProgressBar, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from ... import _paths
-from .. import convert, jobs, theme
+from .. import jobs, theme
 from ..workers import WorkerPool, WorkerSlot
+from .morph_weights import WeightsView
+from .morph_widgets import BACKGROUND, ElidedLabel, FrameStrip, LazyCanvas
 
 DATA_KINDS = {"celeba": "CelebA (aligned images)", "photos": "Folder of photos",
               "aligned": "Folder of aligned crops"}
 CURVES = (("loss", "loss", "#1e88e5"), ("l1", "L1 reconstruction", "#43a047"),
           ("kl", "KL divergence", "#e53935"), ("cls", "face BCE (DB-VAE)", "#8e24aa"))
 REDRAW_MS = 300  # the loss plot is redrawn at most this often
-BACKGROUND = "#202124"  # behind chips and frames
-
-
-class ElidedLabel(QLabel):
-    """One line of plain text, cut with "…" to the width it gets (full text as tooltip)."""
-
-    def __init__(self, text: str = "", parent=None) -> None:
-        super().__init__(parent)
-        self.full = ""
-        self.setMinimumWidth(40)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.set_text(text)
-
-    def set_text(self, text: str, tooltip: str | None = None) -> None:
-        self.full = text
-        self.setToolTip(text if tooltip is None else tooltip)
-        self._elide()
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        self.setText(self.fontMetrics().elidedText(self.full, Qt.TextElideMode.ElideRight,
-                                                   max(self.width(), 40)))
 
 
 def celeba_folder() -> Path:
@@ -73,122 +52,6 @@ def default_output() -> Path:
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     folder = Path(base or Path.home() / ".local" / "share" / "faceinspector") / "vae"
     return folder / time.strftime("vae-%Y%m%d-%H%M%S.safetensors")
-
-
-class FrameStrip(QWidget):
-    """Frames side by side, scaled to fit; the current one framed. Click picks a frame."""
-
-    frameClicked = Signal(int)
-
-    def __init__(self, empty_text: str = "", parent=None) -> None:
-        super().__init__(parent)
-        self.empty_text = empty_text
-        self.frames: np.ndarray | None = None
-        self.pixmaps: list = []
-        self.labels: list[str] = []
-        self.current = -1
-        self.active = False
-        self._rects: list[QRect] = []
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(120, 48)
-
-    def count(self) -> int:
-        return len(self.pixmaps)
-
-    def set_frames(self, frames, labels=()) -> None:
-        self.frames = None if frames is None else np.asarray(frames, np.uint8)
-        self.pixmaps = [] if frames is None else [convert.to_qpixmap(f) for f in self.frames]
-        self.labels = list(labels)
-        self.current = min(self.current, len(self.pixmaps) - 1)
-        self.update()
-
-    def set_current(self, index: int) -> None:
-        self.current = index
-        self.update()
-
-    def set_active(self, active: bool) -> None:
-        self.active = active
-        self.update()
-
-    def sizeHint(self) -> QSize:
-        return QSize(max(120, 70 * max(self.count(), 6)), 86)
-
-    def paintEvent(self, _event) -> None:
-        p = QPainter(self)
-        p.fillRect(self.rect(), QColor(BACKGROUND))
-        self._rects = []
-        if not self.pixmaps:
-            p.setPen(QColor(theme.MUTED))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.empty_text)
-            return
-        n, gap = len(self.pixmaps), 4
-        fm = p.fontMetrics()
-        text_h = fm.height() if self.labels else 0
-        side = int(min(self.height() - 8 - text_h, (self.width() - 8 - gap * (n - 1)) / n))
-        side = max(side, 8)
-        if self.labels and side < fm.horizontalAdvance("−0.00") - 2:
-            text_h = 0  # no room for labels: larger frames instead
-            side = int(min(self.height() - 8, (self.width() - 8 - gap * (n - 1)) / n))
-        x0 = (self.width() - (n * side + (n - 1) * gap)) // 2
-        y0 = max(4, (self.height() - side - text_h) // 2)
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, side % 64 != 0)
-        for i, pix in enumerate(self.pixmaps):
-            r = QRect(x0 + i * (side + gap), y0, side, side)
-            self._rects.append(r)
-            p.drawPixmap(r, pix)
-            if text_h and i < len(self.labels):
-                p.setPen(QColor("#cfcfcf"))
-                p.drawText(QRect(r.x() - gap // 2, r.bottom() + 1, side + gap, text_h),
-                           Qt.AlignmentFlag.AlignCenter, self.labels[i])
-        if 0 <= self.current < n:
-            pen = QPen(QColor(theme.SELECTED if self.active else theme.MUTED))
-            pen.setWidth(3 if self.active else 2)
-            p.setPen(pen)
-            p.drawRect(self._rects[self.current].adjusted(-2, -2, 1, 1))
-
-    def mousePressEvent(self, event) -> None:
-        pos = event.position().toPoint()
-        for i, r in enumerate(self._rects):
-            if r.adjusted(-2, -2, 2, 2).contains(pos):
-                self.frameClicked.emit(i)
-                return
-
-
-class LazyCanvas(QWidget):
-    """A :class:`~faceinspector.gui.plot.PlotCanvas` created once matplotlib has been imported
-    on the io lane (:func:`~faceinspector.gui.jobs.preload_plotting`); a note until then."""
-
-    ready = Signal(object)  # the canvas
-
-    def __init__(self, ctx, note: str, figsize=(5.0, 2.4), parent=None) -> None:
-        super().__init__(parent)
-        self.figsize, self.canvas = figsize, None
-        self.note = QLabel(note)
-        self.note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.note.setWordWrap(True)
-        self.note.setStyleSheet(f"color: {theme.MUTED};")
-        self.note.setMinimumSize(160, 90)
-        self.box = QVBoxLayout(self)
-        self.box.setContentsMargins(0, 0, 0, 0)
-        self.box.addWidget(self.note)
-        self.slot = WorkerSlot(ctx.pool, "io", "morph-plot-preload", self)
-        self.slot.result.connect(self._make)
-        self.slot.error.connect(self.note.setText)
-
-    def ensure(self) -> None:
-        if self.canvas is None and not self.slot.busy:
-            self.slot.submit(jobs.preload_plotting)
-
-    def _make(self, _ok) -> None:
-        if self.canvas is not None:
-            return
-        from ..plot import PlotCanvas
-
-        self.canvas = PlotCanvas(self, figsize=self.figsize)
-        self.canvas.setMinimumSize(200, 110)
-        self.box.replaceWidget(self.note, self.canvas)
-        self.note.hide()
-        self.ready.emit(self.canvas)
 
 
 class TrainingTab(QWidget):
@@ -312,6 +175,7 @@ class TrainingTab(QWidget):
         samples.addWidget(QLabel("recon."), 1, 0)
         samples.addWidget(self.samples_recon, 1, 1)
         samples.setColumnStretch(1, 1)
+        self.weights_view = WeightsView()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -320,13 +184,16 @@ class TrainingTab(QWidget):
         layout.addLayout(run_row)
         layout.addWidget(self.plot, 1)
         layout.addLayout(samples)
+        layout.addWidget(self.weights_view)
 
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_MS)
         self._redraw_timer.timeout.connect(self._redraw)
         self.kind.currentIndexChanged.connect(self._on_kind)
+        self.arch.currentIndexChanged.connect(self._on_arch)
         self._on_kind()
+        self._on_arch()
         self._update_buttons()
 
     @staticmethod
@@ -376,6 +243,10 @@ class TrainingTab(QWidget):
         item.setEnabled(kind != "aligned")  # aligned crops give no non-face chips
         if kind == "aligned" and self.arch.currentData() == "dbvae":
             self.arch.setCurrentIndex(0)
+
+    def _on_arch(self, *_args) -> None:
+        if self.weights_view.resampling is None:  # else: the last DB-VAE run's weights stay
+            self.weights_view.clear(self.arch.currentData() == "dbvae")
 
     def _update_buttons(self, *_args) -> None:
         busy = self.busy
@@ -432,6 +303,8 @@ class TrainingTab(QWidget):
                 v.clear()
             self.samples_original.set_frames(None)
             self.samples_recon.set_frames(None)
+        if resume is None or not cfg["dbvae"]:  # a resumed DB-VAE keeps its last weights
+            self.weights_view.clear(cfg["dbvae"])
         self._stop = threading.Event()
         self.finished_run, self.last = None, None
         self.checkpoint = ""
@@ -481,6 +354,8 @@ class TrainingTab(QWidget):
             self._say(f"Preparing chips: {u.done} of {u.total} images")
         elif u.phase == "train":
             self._on_train(u)
+        elif u.phase == "weights" and u.resampling is not None:
+            self.weights_view.set_resampling(u.resampling)
         elif u.phase == "checkpoint":
             self.checkpoint = u.checkpoint
             self._update_buttons()
@@ -578,4 +453,4 @@ class TrainingTab(QWidget):
 
 
 __all__ = ["BACKGROUND", "DATA_KINDS", "ElidedLabel", "FrameStrip", "LazyCanvas", "TrainingTab",
-           "celeba_folder", "default_output"]
+           "WeightsView", "celeba_folder", "default_output"]

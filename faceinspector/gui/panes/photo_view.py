@@ -1,4 +1,5 @@
-"""The large photo view: fit to view, wheel zoom, face boxes, landmarks and scores; click a face.
+"""The large photo view: fit to view, wheel zoom, face boxes, landmarks and scores; click a face,
+or drag it (onto a Triplets slot).
 
 Scene coordinates are photo pixels, so the faces' boxes and landmarks are placed as they come
 from the backend; the (possibly downscaled) display pixmap is scaled up to match.
@@ -10,11 +11,12 @@ import html
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem,
-                               QGraphicsScene, QGraphicsView)
+from PySide6.QtGui import QBrush, QColor, QDrag, QFont, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsPixmapItem,
+                               QGraphicsRectItem, QGraphicsScene, QGraphicsView)
 
 from .. import convert, theme
+from ..widgets import face_mime
 
 
 class _Label(QGraphicsItem):
@@ -81,6 +83,10 @@ class PhotoView(QGraphicsView):
         self._face_items: list[QGraphicsRectItem] = []
         self._zoomed = False
         self._press: QPointF | None = None
+        self._press_face = -1  # the face under the mouse press: dragging it starts a face drag
+        self.path = None
+        self.setToolTip("Click a face to select it; drag it onto a Triplets slot (Ctrl+drag "
+                        "when zoomed in). Wheel: zoom, double-click: fit.")
         self.set_message("Drop photos or folders here, or use File ▸ Open.")
 
     # ------------------------------------------------------------------------- content
@@ -109,9 +115,10 @@ class PhotoView(QGraphicsView):
         self._zoomed = False
 
     def set_photo(self, display: np.ndarray, photo_size: tuple[int, int], faces,
-                  selected: int = -1) -> None:
+                  selected: int = -1, path=None) -> None:
         """``display``: :func:`~faceinspector.gui.convert.pack_rgb32` pixels (maybe downscaled)
-        of a photo ``photo_size`` (w, h) pixels large."""
+        of a photo ``photo_size`` (w, h) pixels large; ``path`` names it in face drags."""
+        self.path = path
         self.scene().clear()
         self.message = ""
         pix = QPixmap.fromImage(convert.rgb32_to_qimage(display))
@@ -192,12 +199,40 @@ class PhotoView(QGraphicsView):
         self._zoomed = False
         self.fit()
 
+    def face_mime(self, index: int):
+        """The drag payload for face ``index`` of this photo (None without a photo path)."""
+        if self.path is None or not 0 <= index < len(self.faces):
+            return None
+        return face_mime(self.path, index)
+
     def mousePressEvent(self, event) -> None:
         self._press = event.position()
+        self._press_face = -1
+        if event.button() == Qt.MouseButton.LeftButton and self._pixmap_item is not None:
+            self._press_face = self.face_at(self.mapToScene(event.position().toPoint()))
+            ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+            if self._press_face >= 0 and (not self._zoomed or ctrl):
+                return  # on a face: a click or a face drag, not a pan (Ctrl: also zoomed in)
+            self._press_face = -1
         super().mousePressEvent(event)
 
+    def mouseMoveEvent(self, event) -> None:
+        if self._press_face >= 0 and self._press is not None:
+            if (event.position() - self._press).manhattanLength() \
+                    >= QApplication.startDragDistance():
+                index, self._press_face, self._press = self._press_face, -1, None
+                mime = self.face_mime(index)
+                if mime is not None:
+                    drag = QDrag(self)
+                    drag.setMimeData(mime)
+                    drag.exec(Qt.DropAction.CopyAction)
+            return
+        super().mouseMoveEvent(event)
+
     def mouseReleaseEvent(self, event) -> None:
-        super().mouseReleaseEvent(event)
+        if self._press_face < 0:
+            super().mouseReleaseEvent(event)
+        self._press_face = -1
         if event.button() != Qt.MouseButton.LeftButton or self._press is None:
             return
         moved = (event.position() - self._press).manhattanLength()

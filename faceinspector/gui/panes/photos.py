@@ -298,7 +298,7 @@ class PhotosPane(QWidget):
 
     def _show(self, item: jobs.PhotoItem, photo, display) -> None:
         self._shown = (item.path, photo)
-        self.view.set_photo(display, item.size, item.faces)
+        self.view.set_photo(display, item.size, item.faces, path=item.path)
         last, self._want_last = self._want_last, False
         index = (len(item.faces) - 1 if last else 0) if item.faces else -1
         # select in the next event-loop turn: the photo is painted first, and the GUI thread

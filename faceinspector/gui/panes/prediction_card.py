@@ -177,7 +177,6 @@ class CompareView(QWidget):
             self._paint_ages(p, cols, col_w, y, fg, label_w)
 
     def _paint_ages(self, p, cols, col_w, y, fg, label_w=0) -> None:
-        r = self.result
         font = QFont(self.font_)
         font.setBold(True)
         p.setFont(font)
@@ -190,7 +189,6 @@ class CompareView(QWidget):
             p.drawText(QRectF(x, y, col_w, self.ROW), Qt.AlignmentFlag.AlignVCenter, text)
 
     def _paint_histograms(self, p, cols, col_w, y, fg) -> None:
-        r = self.result
         h = float(self.HIST)
         for (x, pred, _), color in zip(cols, (theme.BAR_RAW, theme.BAR_ALIGNED)):
             probs = np.asarray(pred.probs, float)

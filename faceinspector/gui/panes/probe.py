@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayo
                                QSlider, QToolButton, QVBoxLayout, QWidget)
 
 from .. import convert, jobs, theme
+from ..widgets import on_screen
 from ..workers import WorkerSlot
 
 OWN = "__own__"  # template combo: each model's own template
@@ -447,7 +448,7 @@ class ProbePane(QWidget):
         self._move_markers()
 
     def _request_live(self) -> None:
-        if not self.isVisible():
+        if not on_screen(self):
             self._dirty = True
             return
         if not self._ready():
@@ -507,7 +508,7 @@ class ProbePane(QWidget):
     # ------------------------------------------------------------------------- analysis
     def _request_all(self) -> None:
         self._base = None  # face, models, template or border changed
-        if not self.isVisible():
+        if not on_screen(self):
             self._dirty = True
             return
         self._dirty = False
@@ -516,6 +517,10 @@ class ProbePane(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        self.shown_again()
+
+    def shown_again(self) -> None:
+        """Now on screen (shown, or its dock tab raised): catch up on deferred work."""
         if self._dirty:
             QTimer.singleShot(0, self._request_all)
 

@@ -8,193 +8,30 @@ aligned crop and from its raw box crop, so the numbers show how alignment moves 
 Embeddings are computed on the compute lane (:func:`~faceinspector.gui.jobs.embed_faces`,
 latest request wins); distances, loss and the matrix are numpy on the GUI thread.
 
-The small helpers at the top (:class:`LazyPlot`, :func:`fill_embedders`, :func:`chip_pixmap`)
-are shared with the Verification and Gallery panes, which are this pane split for size.
+Faces can also be dragged from the photo view and the Crops pane (:mod:`..widgets` has the
+drag payload, the heat map and the helpers shared with the Verification and Gallery panes).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGridLayout, QHBoxLayout,
-                               QLabel, QListWidget, QListWidgetItem, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout,
+                               QLabel, QListWidgetItem, QPushButton,
                                QScrollArea, QSlider, QSplitter, QVBoxLayout, QWidget)
 
 from ...backend import triplets
-from .. import convert, jobs, theme
+from .. import jobs, theme
+from ..widgets import (METRIC_NAMES, METRIC_RANGE, HeatMap, chip_pixmap, default_threshold,
+                       fill_embedders, muted, on_screen)
 from ..workers import WorkerSlot
+from .face_slots import SLOTS, FaceList, FaceSlot
 
-MIME_FACE = "application/x-faceinspector-face"  # payload: row in the faces list
-SLOTS = {"A": "Anchor", "P": "Positive", "N": "Negative"}
-METRIC_NAMES = {"l2": "L2", "sq-l2": "squared L2", "cosine": "cosine"}
-METRIC_RANGE = {"l2": 2.0, "sq-l2": 4.0, "cosine": 1.0}  # the τ slider's largest value
-#: Same-person thresholds τ: dlib's own 0.6 (face_recognition; LFW's best is 0.62 here) and the
-#: equivalents for its embeddings (d², and 1 − cos ≈ d²/2r² with their norm r ≈ 1.42 on LFW;
-#: 80 LFW pairs put the best cosine τ at 0.10); FaceNet's usual 1.1 for unit-length 512-D.
-THRESHOLDS = {"dlib-resnet": {"l2": 0.6, "sq-l2": 0.36, "cosine": 0.09},
-              "facenet-512": {"l2": 1.1, "sq-l2": 1.21, "cosine": 0.6}}
 DEFAULT_MARGIN = 0.2
-CHIP = 96  # px of the aligned chip in a slot (the raw one is half)
 MAX_MATRIX = 400  # faces in the heat map (its ordering is O(n²) on the GUI thread)
 ROWS = (("ap", "d(A, P)"), ("an", "d(A, N)"), ("loss", "triplet loss"), ("ap_ok", "A/P at τ"),
         ("an_ok", "A/N at τ"))  # the columns of the numbers grid
-
-
-def default_threshold(model_id: str | None, metric: str) -> float:
-    return THRESHOLDS.get(model_id or "", THRESHOLDS["facenet-512"]).get(metric, 0.6)
-
-
-def chip_pixmap(pixels: np.ndarray, side: int):
-    return convert.to_qpixmap(pixels).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                             Qt.TransformationMode.SmoothTransformation)
-
-
-def muted(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setStyleSheet(f"color: {theme.MUTED};")
-    label.setWordWrap(True)
-    return label
-
-
-def fill_embedders(combo: QComboBox, cards, current: str | None) -> None:
-    """Embedding models in ``combo``; unavailable ones disabled with the reason as tooltip."""
-    combo.blockSignals(True)
-    combo.clear()
-    for card in (c for c in cards if c.task == "embedding"):
-        combo.addItem(card.id + ("" if card.available else " — unavailable"), card.id)
-        i = combo.count() - 1
-        combo.setItemData(i, card.title if card.available else card.reason,
-                          Qt.ItemDataRole.ToolTipRole)
-        combo.model().item(i).setEnabled(card.available)
-    combo.setCurrentIndex(max(combo.findData(current or "dlib-resnet"), 0))
-    combo.setMinimumContentsLength(11)
-    combo.blockSignals(False)
-
-
-class LazyPlot(QWidget):
-    """A :class:`~faceinspector.gui.plot.PlotCanvas` made once matplotlib has been imported on
-    the io lane (:func:`~faceinspector.gui.jobs.preload_plotting`); a note until then."""
-
-    def __init__(self, ctx, note: str, figsize=(5.0, 3.5), parent=None) -> None:
-        super().__init__(parent)
-        self.figsize, self.canvas, self._pending = figsize, None, None
-        self.note = muted(note)
-        self.note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.note.setMinimumSize(160, 120)
-        self.box = QVBoxLayout(self)
-        self.box.setContentsMargins(0, 0, 0, 0)
-        self.box.addWidget(self.note)
-        self.slot = WorkerSlot(ctx.pool, "io", "plot-preload", self)
-        self.slot.result.connect(self._make)
-        self.slot.error.connect(self.note.setText)
-
-    def request(self, draw) -> None:
-        """Call ``draw(canvas)`` now, or as soon as the canvas exists (latest wins)."""
-        if self.canvas is not None:
-            draw(self.canvas)
-            return
-        self._pending = draw
-        self.note.setText("Loading matplotlib…")
-        if not self.slot.busy:
-            self.slot.submit(jobs.preload_plotting)
-
-    def _make(self, _ok) -> None:
-        if self.canvas is None:
-            from ..plot import PlotCanvas
-
-            self.canvas = PlotCanvas(self, figsize=self.figsize)
-            self.box.replaceWidget(self.note, self.canvas)
-            self.note.hide()
-        draw, self._pending = self._pending, None
-        if draw is not None:
-            draw(self.canvas)
-
-
-class FaceList(QListWidget):
-    """Every loaded face in the heat map's order (row i = matrix row i); drag one to a slot."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.setIconSize(QSize(36, 36))
-        self.setDragEnabled(True)
-        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
-        self.setFixedWidth(172)
-        self.setToolTip("Every face of the loaded photos, in the heat map's order: drag one "
-                        "onto Anchor, Positive or Negative (double-click: the next empty slot)")
-
-    def mimeTypes(self) -> list[str]:
-        return [MIME_FACE]
-
-    def mimeData(self, items) -> QMimeData:
-        mime = QMimeData()
-        if items:
-            mime.setData(MIME_FACE, str(self.row(items[0])).encode())
-        return mime
-
-
-class FaceSlot(QFrame):
-    """One of Anchor / Positive / Negative: the aligned chip, the raw chip, the face's name."""
-
-    dropped = Signal(str, int)  # slot key, row in the faces list
-
-    def __init__(self, key: str, parent=None) -> None:
-        super().__init__(parent)
-        self.key = key
-        self.setAcceptDrops(True)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.aligned, self.raw, self.name = QLabel(), QLabel(), muted()
-        for label, side in ((self.aligned, CHIP), (self.raw, CHIP // 2)):
-            label.setFixedSize(side, side)
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            label.setWordWrap(True)
-            label.setStyleSheet("background: #202124; color: #cfcfcf;")
-        self.aligned.setToolTip("The aligned crop the embedder sees")
-        self.raw.setToolTip("The raw box crop, for comparison")
-        raw_col = QVBoxLayout()
-        raw_col.addStretch(1)
-        raw_col.addWidget(QLabel("raw:"))
-        raw_col.addWidget(self.raw)
-        chips = QHBoxLayout()
-        chips.addWidget(self.aligned)
-        chips.addLayout(raw_col)
-        chips.addStretch(1)
-        title = QHBoxLayout()
-        title.setSpacing(8)
-        title.addWidget(QLabel(f"<b>{SLOTS[key]}</b>"))
-        title.addWidget(self.name, 1)
-        self.name.setWordWrap(False)
-        self.name.setMinimumWidth(20)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 3, 6, 3)
-        layout.setSpacing(2)
-        layout.addLayout(title)
-        layout.addLayout(chips)
-        self.clear("drop a face here")
-
-    def clear(self, text: str) -> None:
-        self.aligned.clear()
-        self.aligned.setText(text)
-        self.raw.clear()
-        self.name.setText("")
-
-    def show_face(self, fe: jobs.FaceEmbedding) -> None:
-        self.aligned.setPixmap(chip_pixmap(fe.aligned.pixels, CHIP))
-        self.raw.setPixmap(chip_pixmap(fe.raw.pixels, CHIP // 2))
-        self.name.setText(fe.label)
-        self.name.setToolTip(f"{fe.label}, aligned with {fe.aligned.template}")
-
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasFormat(MIME_FACE):
-            event.acceptProposedAction()
-
-    dragMoveEvent = dragEnterEvent
-
-    def dropEvent(self, event) -> None:
-        data = event.mimeData()
-        if data.hasFormat(MIME_FACE):
-            self.dropped.emit(self.key, int(bytes(data.data(MIME_FACE)).decode()))
-            event.acceptProposedAction()
 
 
 class TripletsPane(QWidget):
@@ -214,7 +51,6 @@ class TripletsPane(QWidget):
         self.matrix_faces: list[jobs.FaceEmbedding] = []  # in heat-map order
         self.matrix = np.zeros((0, 0))
         self._matrix_dirty = True
-        self._clicks = None  # the heat map's mpl connection id
 
         split = self.split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self._build_triplet())
@@ -243,6 +79,7 @@ class TripletsPane(QWidget):
         self.matrix_crop.currentIndexChanged.connect(lambda _i: self._draw_matrix())
         self.alpha.valueChanged.connect(self._update_numbers)
         self.tau.valueChanged.connect(self._update_numbers)
+        self.tau.valueChanged.connect(lambda _v: self.heat.set_threshold(self.threshold))
         ctx.cardsChanged.connect(self._on_cards)
         ctx.backendChanged.connect(lambda _info: self._on_embedder())
         fill_embedders(self.embedder, ctx.cards, None)
@@ -335,10 +172,12 @@ class TripletsPane(QWidget):
         for w in (QLabel("<b>Distance matrix</b> of"), self.matrix_crop, self.matrix_status,
                   refresh):
             bar.addWidget(w, 1 if w is self.matrix_status else 0)
-        self.plot = LazyPlot(self.ctx, "The heat map appears here; click a cell to put that "
-                                       "pair into A / P.", figsize=(5.0, 3.5))
+        self.heat = HeatMap()
+        self.heat.set_text("The heat map appears here; click a cell to put that pair into "
+                           "A / P.")
+        self.heat.cellClicked.connect(self.click_cell)
         body = QHBoxLayout()
-        body.addWidget(self.plot, 1)
+        body.addWidget(self.heat, 1)
         body.addWidget(self.faces_list)
         lower = QWidget()
         ll = QVBoxLayout(lower)
@@ -423,14 +262,25 @@ class TripletsPane(QWidget):
             self.slots["A"], self.slots["P"] = a, p
             self._request_slots()
 
-    def _on_dropped(self, slot: str, row: int) -> None:
-        ref = self._loaded(row)
-        if ref is not None:
-            self.put_face(slot, ref)
+    def find_face(self, path: str, index: int) -> jobs.FaceKey | None:
+        """A loaded face by photo path and face index (what a face drag carries)."""
+        return next((f for f in self.faces if str(f.path) == str(path) and f.index == index),
+                    None)
+
+    def _on_dropped(self, slot: str, path: str, index: int) -> None:
+        ref = self.find_face(path, index)
+        if ref is None:
+            self.message.emit("Triplets: that face is not among the loaded photos any more.")
+            return
+        if self.ref is not None and str(self.ref.path) == str(path) and self.ref.index == index:
+            ref = jobs.FaceKey(ref.path, ref.index, ref.face, self.ref.photo)  # pixels at hand
+        self.put_face(slot, ref)
 
     def _on_list_double_click(self, item: QListWidgetItem) -> None:
         empty = next((k for k, v in self.slots.items() if v is None), "N")
-        self._on_dropped(empty, self.faces_list.row(item))
+        ref = self._loaded(self.faces_list.row(item))
+        if ref is not None:
+            self.put_face(empty, ref)
 
     def _on_cards(self, cards) -> None:
         before = self.model_id
@@ -460,7 +310,7 @@ class TripletsPane(QWidget):
 
     def request_matrix(self, force: bool = False) -> None:
         """Embed every loaded face (when the pane is on screen, or ``force``)."""
-        if not (force or (self._matrix_dirty and self.isVisible())):
+        if not (force or (self._matrix_dirty and on_screen(self))):
             return
         if not self.faces:
             self.matrix_faces = []
@@ -477,7 +327,7 @@ class TripletsPane(QWidget):
         """Slots and numbers at their whole height, the rest for the heat map, until the user
         drags the splitter."""
         h = self.split.height()
-        if self._user_split or not self.isVisible() or h < 200:
+        if self._user_split or not on_screen(self) or h < 200:
             return
         top = min(self._upper.sizeHint().height() + 4, h - 130)
         if abs(self.split.sizes()[0] - top) > 2:
@@ -489,6 +339,10 @@ class TripletsPane(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        self.shown_again()
+
+    def shown_again(self) -> None:
+        """Now on screen (shown, or its dock tab raised): catch up on deferred work."""
         QTimer.singleShot(0, self._fit_split)
         if self._matrix_dirty:
             QTimer.singleShot(0, self.request_matrix)
@@ -563,11 +417,6 @@ class TripletsPane(QWidget):
             put(key, f"<span style='color:{theme.BOX if ok else theme.ERROR}'>"
                      f"{'same' if d < tau else 'different'} {'✓' if ok else '✗'}</span>")
 
-    def _on_canvas_click(self, event) -> None:
-        axes = event.canvas.figure.axes
-        if axes and event.inaxes is axes[0] and event.xdata is not None:
-            self.click_cell(int(round(event.ydata)), int(round(event.xdata)))
-
     def _draw_matrix(self) -> None:
         faces = self.matrix_faces
         self.matrix = np.zeros((0, 0))
@@ -578,35 +427,23 @@ class TripletsPane(QWidget):
             self.matrix_faces = [faces[i] for i in order]
             self.matrix = dist[np.ix_(order, order)]
             self.matrix_status.setText(f"{len(faces)} faces; click a cell to compare a pair")
-            self.plot.request(self._paint_matrix)
+            self._paint_matrix()
+        else:
+            self.heat.set_text("Load photos to see every face's distances.")
         self.faces_list.clear()
+        self.faces_list.keys = [fe.key for fe in self.matrix_faces]
         for i, fe in enumerate(self.matrix_faces):
             item = QListWidgetItem(QIcon(chip_pixmap(fe.aligned.pixels, 36)),
                                    f"{i + 1} · {fe.label}")
             item.setToolTip(f"{fe.label}: drag onto a slot")
             self.faces_list.addItem(item)
 
-    def _paint_matrix(self, canvas) -> None:
-        if self._clicks is None:
-            self._clicks = canvas.mpl_connect("button_press_event", self._on_canvas_click)
-            canvas.setToolTip("Click a cell: that pair goes into Anchor / Positive")
-        canvas.reset()
-        canvas.figure.set_layout_engine("constrained")  # a colorbar beside a square image
+    def _paint_matrix(self) -> None:
         n = len(self.matrix_faces)
-        with canvas.styled():
-            ax = canvas.figure.add_subplot(111)
-            im = ax.imshow(self.matrix, cmap="viridis_r", interpolation="nearest",
-                           aspect="auto")  # fill the (usually wide) space
-            canvas.figure.colorbar(im, ax=ax, shrink=0.9,
-                                   label=f"{METRIC_NAMES[self.metric_id]} distance")
-            ticks = np.arange(0, n, max(1, int(np.ceil(n / 12))))
-            ax.set_xticks(ticks, [str(i + 1) for i in ticks])
-            ax.set_yticks(ticks, [str(i + 1) for i in ticks])
-            ax.set_xlabel("face (numbered as in the list)")
-            ax.set_title(f"{n} faces, close ones together · {self.model_id} · "
-                         f"{self.matrix_crop.currentData()} crops")
-        canvas.draw_idle()
+        self.heat.set_matrix(self.matrix, [fe.label for fe in self.matrix_faces],
+                             f"{n} faces, close ones together · {self.model_id} · "
+                             f"{self.matrix_crop.currentData()} crops",
+                             METRIC_NAMES[self.metric_id], self.threshold)
 
 
-__all__ = ["FaceList", "FaceSlot", "LazyPlot", "TripletsPane", "chip_pixmap",
-           "default_threshold", "fill_embedders", "muted"]
+__all__ = ["FaceList", "FaceSlot", "TripletsPane"]

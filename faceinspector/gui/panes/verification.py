@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel,
 from ...backend import triplets
 from .. import jobs, theme
 from ..workers import Progress, WorkerSlot
-from .triplets import METRIC_NAMES, LazyPlot, chip_pixmap, fill_embedders
+from ..widgets import METRIC_NAMES, LazyPlot, chip_pixmap, fill_embedders
 
 HARDEST = 10  # pairs in each "hardest" list
 PAIR_SIDE = 62  # px of each image / chip of the clicked pair
