@@ -110,20 +110,33 @@ def plot_draws(win) -> str:
 
 
 def wait_for(app: QApplication, cond, timeout: float) -> bool:
-    end = time.perf_counter() + timeout
-    loop = QEventLoop()
-    while not cond():
-        if time.perf_counter() > end:
-            return False
-        loop.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
-        time.sleep(0.001)
-    return True
+    """Run a real event loop (``QEventLoop.exec``: idle in C with the GIL released, as the
+    app's own loop) until ``cond()``, checked by a 10 ms timer. A busy ``processEvents`` poll
+    would hold the GIL and slow the worker threads down."""
+    if cond():
+        return True
+    loop, timer = QEventLoop(), QTimer()
+    deadline = time.perf_counter() + timeout
+
+    def check() -> None:
+        if cond() or time.perf_counter() > deadline:
+            loop.quit()
+
+    timer.setInterval(10)
+    timer.timeout.connect(check)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    return bool(cond())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=50)
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--show", default="",
+                    help="raise this pane's dock tab first (e.g. probe, triplets): measure with "
+                         "that pane on screen")
     ap.add_argument("--trace", action="store_true",
                     help="sample the GUI thread's stack during stalls and print the top ones")
     args = ap.parse_args()
@@ -146,6 +159,8 @@ def main() -> None:
     beat = Heartbeat()
     win = MainWindow(paths=[], restore_layout=False)
     win.resize(1400, 900)
+    if args.show:
+        win.docks[args.show].raise_()
     beat.start()
     t0 = time.perf_counter()
     win.show()
@@ -180,7 +195,8 @@ def main() -> None:
     print(f"machine load average (1 min) before/after: {load_before:.1f} / "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes inflate stalls)")
     if drawn:
-        print("full matplotlib draws on the GUI thread during the load: " + drawn)
+        print("full matplotlib renders shown during the load (built and rendered on the "
+              "render thread): " + drawn)
     if tracer:
         tracer.report()
     tmp.cleanup()

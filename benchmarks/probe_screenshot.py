@@ -74,7 +74,7 @@ def main() -> None:
     probe.controls["angle"].setValue(-10)
     wait_for(lambda: probe.canvas is not None and probe.heat is not None
              and not probe.busy and probe.live is not None
-             and probe.live.transform == probe.transform(), 300)
+             and probe.live.transform == probe.transform() and probe.canvas.settled, 300)
     settle()
     win.grab().save(str(args.out))
     print(f"saved {args.out} ({win.width()}x{win.height()}); probe pane "

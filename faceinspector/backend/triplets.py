@@ -34,8 +34,24 @@ def distance(a: np.ndarray, b: np.ndarray, metric: str = "l2") -> np.ndarray:
 
 
 def distance_matrix(emb: np.ndarray, metric: str = "l2") -> np.ndarray:
+    """All pairwise distances of ``emb`` (N, D) as an (N, N) matrix with a zero diagonal.
+
+    From the Gram matrix (one matrix product, O(N²) memory), not N² difference vectors: a few
+    ms for 400 faces where the broadcast version took ~100 ms.
+    """
     emb = np.asarray(emb, np.float64)
-    return distance(emb[:, None, :], emb[None, :, :], metric)
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    if metric == "cosine":
+        unit = emb / np.maximum(np.linalg.norm(emb, axis=-1, keepdims=True), 1e-12)
+        d = 1.0 - unit @ unit.T
+    else:
+        sq = (emb * emb).sum(-1)
+        d = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (emb @ emb.T), 0.0)
+        if metric == "l2":
+            d = np.sqrt(d)
+    np.fill_diagonal(d, 0.0)
+    return (d + d.T) / 2  # exactly symmetric
 
 
 def triplet_loss(anchor, positive, negative, margin: float = 0.2, metric: str = "sq-l2"):
@@ -49,13 +65,15 @@ def order_by_similarity(dist: np.ndarray) -> np.ndarray:
     n = len(dist)
     if n == 0:
         return np.zeros(0, int)
+    dist = np.asarray(dist, np.float64)
     order = [int(np.argmin(dist.sum(1)))]
-    left = set(range(n)) - {order[0]}
-    while left:
-        last = order[-1]
-        nxt = min(left, key=lambda j: dist[last, j])
+    used = np.zeros(n, bool)
+    used[order[0]] = True
+    for _ in range(n - 1):
+        row = np.where(used, np.inf, dist[order[-1]])
+        nxt = int(np.argmin(row))  # the nearest unused item (lowest index on ties)
         order.append(nxt)
-        left.remove(nxt)
+        used[nxt] = True
     return np.array(order)
 
 

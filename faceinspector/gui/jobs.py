@@ -353,6 +353,7 @@ class FaceEmbedding:
     raw: Crop
     emb_aligned: np.ndarray
     emb_raw: np.ndarray
+    thumb: np.ndarray | None = None  # the aligned chip at THUMB_CHIP px, made in the worker
 
     def embedding(self, crop: str = "aligned") -> np.ndarray:
         return self.emb_aligned if crop == "aligned" else self.emb_raw
@@ -361,6 +362,13 @@ class FaceEmbedding:
 #: (FaceKey.key, model id, template) -> FaceEmbedding: faces are embedded once per embedder.
 EMBEDDINGS = _LRU(512)
 EMBED_BATCH = 16  # faces per model call (two chips each: aligned and raw)
+THUMB_CHIP = 36  # px of the face list's icons (resized here, not on the GUI thread)
+
+
+def _thumb(pixels: np.ndarray, side: int = THUMB_CHIP) -> np.ndarray:
+    import cv2
+
+    return np.ascontiguousarray(cv2.resize(pixels, (side, side), interpolation=cv2.INTER_AREA))
 
 
 def embed_faces(backend, refs, model_id: str, template: str | None = None,
@@ -390,7 +398,7 @@ def embed_faces(backend, refs, model_id: str, template: str | None = None,
         emb = np.asarray(backend.run_model(model_id, chips).embeddings, np.float32)
         for k, (i, ref, aligned, raw) in enumerate(pending):
             fe = FaceEmbedding(ref.key, ref.label, model_id, template, aligned, raw,
-                               emb[2 * k], emb[2 * k + 1])
+                               emb[2 * k], emb[2 * k + 1], _thumb(aligned.pixels))
             EMBEDDINGS.put((ref.key, model_id, template), fe)
             out[i] = fe
         pending.clear()

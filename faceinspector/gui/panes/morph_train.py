@@ -429,6 +429,11 @@ class TrainingTab(QWidget):
         canvas = self.plot.canvas
         if canvas is None or not self._lines:
             return
+        if canvas.rendering:  # the render thread is reading these lines: update after it
+            if not getattr(self, "_redraw_after", False):
+                self._redraw_after = True
+                canvas.drawn.connect(self._redraw_deferred)
+            return
         steps = np.asarray(self.history["step"], float)
         for key, line in self._lines.items():
             y = np.asarray(self.history[key], float)
@@ -445,6 +450,12 @@ class TrainingTab(QWidget):
             ax.relim(visible_only=True)
             ax.autoscale_view()
         canvas.draw_idle()
+
+    def _redraw_deferred(self) -> None:
+        canvas = self.plot.canvas
+        canvas.drawn.disconnect(self._redraw_deferred)
+        self._redraw_after = False
+        self._redraw()
 
     def points(self, key: str = "loss") -> int:
         """Points on a loss curve as drawn (tests)."""

@@ -668,62 +668,23 @@ class ProbePane(QWidget):
                 self.plot_slot.submit(jobs.preload_plotting)
             self.plot_note.setText("Loading matplotlib…")
             return
-        from matplotlib.lines import Line2D
-
-        from ... import plots
-
-        canvas, fig = self.canvas, self.canvas.figure
-        canvas.reset()
-        self._markers = {}
+        canvas = self.canvas
         ids = [m for m in self.model_ids if m in self.sweeps]
-        labels = {m: self.sweeps[m].labels for m in ids}
+        sweeps = {m: self.sweeps[m] for m in ids}
+        heat, errors = self.heat, dict(self.errors)
         current = dict(zip(PARAMS, self.transform()))
-        with canvas.styled():
-            self._tall = canvas.width() < 1.25 * canvas.height()
-            gs = (canvas.grid(3, 2, hgap=58, bottom=44) if self._tall  # room for the colour
-                  else canvas.grid(2, 3, hgap=58, bottom=44, right=34))  # bar's tick labels
-            places = {"dx": gs[0, 0], "dy": gs[0, 1], "angle": gs[1, 0], "scale": gs[1, 1],
-                      "heat": gs[2, 0] if self._tall else gs[0, 2],
-                      "legend": gs[2, 1] if self._tall else gs[1, 2]}
-            for name in PARAMS:
-                ax = fig.add_subplot(places[name])
-                if ids:
-                    values = self.sweeps[ids[0]].sweeps[name][0]
-                    plots.draw_sweep(ax, name, values,
-                                     {m: self.sweeps[m].sweeps[name][1] for m in ids}, labels)
-                ax.set_xlabel(XLABELS[name])
-                ax.set_ylabel("p(class)")
-                self._markers[name] = canvas.add_overlay(
-                    ax.axvline(current[name], color=MARKER, lw=1.3, alpha=0.8))
-            if self.heat is not None:
-                ax = fig.add_subplot(places["heat"])
-                heat = self.heat
-                top = heat.labels[int(heat.grid[HEAT_N // 2, HEAT_N // 2].argmax())]
-                plots.draw_heatmap(ax, heat.offsets, heat.grid, heat.labels,
-                                   title=f"{heat.model_id}: p({top})")
-                if ax.get_legend() is not None:
-                    ax.get_legend().remove()  # in the legend panel instead: the map is small
-                ax.set_xlabel(XLABELS["dx"])
-                ax.set_ylabel(XLABELS["dy"])
-                self._markers["heat"] = canvas.add_overlay(
-                    ax.plot([current["dx"]], [current["dy"]], marker="P", ms=10, mew=1,
-                            mfc="white", mec="black", ls="none")[0])
-            leg = fig.add_subplot(places["legend"])
-            leg.axis("off")
-            handles, names = fig.axes[0].get_legend_handles_labels()
-            handles.append(Line2D([], [], color=MARKER, lw=1.3, alpha=0.8))
-            names.append("slider value")
-            if self.heat is not None:
-                handles += [Line2D([], [], marker="x", color="#ff5050", ls="none"),
-                            Line2D([], [], marker="P", ms=8, mfc="white", mec="black",
-                                   ls="none")]
-                names += ["heat map: top-1 flips", "heat map: slider dx, dy"]
-            leg.legend(handles, names, loc="center", frameon=False, title="model: class",
-                       title_fontsize=7)
-            failed = "; ".join(f"{m}: {e}" for m, e in self.errors.items())
-            if failed:
-                fig.text(0.5, 0.01, failed[:160], ha="center", fontsize=7, color="tab:red")
-        canvas.draw_idle()
+        w, h = canvas.width(), canvas.height()
+        self._tall = tall = w < 1.25 * h
+
+        def build(fig):  # on the render thread: only the values captured above
+            return _build_figure(fig, w, h, tall, ids, sweeps, heat, errors, current)
+
+        canvas.rebuild(build, self._on_figure)
+
+    def _on_figure(self, markers: dict) -> None:
+        """The new figure is on screen: its markers follow the sliders from now on."""
+        self._markers = markers
+        self._move_markers()  # the sliders may have moved while it was drawn
 
     def _on_canvas_resized(self) -> None:
         """Re-arrange the panels when the canvas turns from wide to tall or back."""
@@ -818,6 +779,59 @@ class ProbePane(QWidget):
                                               f"{self._stem()}.csv", "CSV (*.csv)")
         if path:
             self.message.emit(f"Saved {self.export_csv(path)} rows to {path}")
+
+
+def _build_figure(fig, w: int, h: int, tall: bool, ids: list, sweeps: dict, heat, errors: dict,
+                  current: dict) -> tuple[list, dict]:
+    """The Probe figure (runs on the render thread, see :meth:`PlotCanvas.rebuild`): the four
+    sweeps, the heat map and a legend panel. Returns the marker artists (overlay) and them by
+    name."""
+    from matplotlib.lines import Line2D
+
+    from ... import plots
+    from ..plot import pixel_grid
+
+    markers: dict = {}
+    labels = {m: sweeps[m].labels for m in ids}
+    gs = (pixel_grid(fig, w, h, 3, 2, hgap=58, bottom=44) if tall  # room for the colour
+          else pixel_grid(fig, w, h, 2, 3, hgap=58, bottom=44, right=34))  # bar's tick labels
+    places = {"dx": gs[0, 0], "dy": gs[0, 1], "angle": gs[1, 0], "scale": gs[1, 1],
+              "heat": gs[2, 0] if tall else gs[0, 2], "legend": gs[2, 1] if tall else gs[1, 2]}
+    for name in PARAMS:
+        ax = fig.add_subplot(places[name])
+        if ids:
+            values = sweeps[ids[0]].sweeps[name][0]
+            plots.draw_sweep(ax, name, values, {m: sweeps[m].sweeps[name][1] for m in ids},
+                             labels)
+        ax.set_xlabel(XLABELS[name])
+        ax.set_ylabel("p(class)")
+        markers[name] = ax.axvline(current[name], color=MARKER, lw=1.3, alpha=0.8)
+    if heat is not None:
+        ax = fig.add_subplot(places["heat"])
+        top = heat.labels[int(heat.grid[HEAT_N // 2, HEAT_N // 2].argmax())]
+        plots.draw_heatmap(ax, heat.offsets, heat.grid, heat.labels,
+                           title=f"{heat.model_id}: p({top})")
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()  # in the legend panel instead: the map is small
+        ax.set_xlabel(XLABELS["dx"])
+        ax.set_ylabel(XLABELS["dy"])
+        markers["heat"] = ax.plot([current["dx"]], [current["dy"]], marker="P", ms=10, mew=1,
+                                  mfc="white", mec="black", ls="none")[0]
+    leg = fig.add_subplot(places["legend"])
+    leg.axis("off")
+    handles, names = fig.axes[0].get_legend_handles_labels()
+    handles.append(Line2D([], [], color=MARKER, lw=1.3, alpha=0.8))
+    names.append("slider value")
+    if heat is not None:
+        handles += [Line2D([], [], marker="x", color="#ff5050", ls="none"),
+                    Line2D([], [], marker="P", ms=8, mfc="white", mec="black", ls="none")]
+        names += ["heat map: top-1 flips", "heat map: slider dx, dy"]
+    leg.legend(handles, names, loc="center", frameon=False, title="model: class",
+               title_fontsize=7)
+    failed = "; ".join(f"{m}: {e}" for m, e in errors.items())
+    if failed:
+        fig.text(0.5, 0.01, failed[:160], ha="center", fontsize=7, color="tab:red")
+    return list(markers.values()), markers
 
 
 __all__ = ["CropView", "ParamControl", "ProbePane", "plotted_classes"]

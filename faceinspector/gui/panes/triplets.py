@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout,
                                QScrollArea, QSlider, QSplitter, QVBoxLayout, QWidget)
 
 from ...backend import triplets
-from .. import jobs, theme
+from .. import convert, jobs, theme
 from ..widgets import (METRIC_NAMES, METRIC_RANGE, HeatMap, chip_pixmap, default_threshold,
                        fill_embedders, muted, on_screen)
 from ..workers import WorkerSlot
@@ -433,7 +433,9 @@ class TripletsPane(QWidget):
         self.faces_list.clear()
         self.faces_list.keys = [fe.key for fe in self.matrix_faces]
         for i, fe in enumerate(self.matrix_faces):
-            item = QListWidgetItem(QIcon(chip_pixmap(fe.aligned.pixels, 36)),
+            icon = (convert.to_qpixmap(fe.thumb) if fe.thumb is not None
+                    else chip_pixmap(fe.aligned.pixels, 36))
+            item = QListWidgetItem(QIcon(icon),
                                    f"{i + 1} · {fe.label}")
             item.setToolTip(f"{fe.label}: drag onto a slot")
             self.faces_list.addItem(item)

@@ -267,7 +267,7 @@ class VerificationPane(QWidget):
         canvas.reset()
         with canvas.styled():
             self._plot(canvas.figure, r, rep, tar)
-            canvas.figure.tight_layout(pad=0.5)
+            canvas.figure.set_layout_engine("tight", pad=0.5)  # applied by the (background) draw
         canvas.draw_idle()
 
     @staticmethod
