@@ -7,6 +7,8 @@
   list onto a Triplets slot or the Gallery.
 * :class:`HeatMap`: an n×n matrix painted with QPainter (a few ms at any size, so it can follow
   every photo as it arrives), hover tooltips, click a cell.
+* :class:`CropCanvas`: a crop enlarged by an integer factor (every input pixel a visible
+  square) with landmarks and template targets; a face drag source (Crops and Probe panes).
 * :class:`LazyPlot`: a matplotlib canvas created once matplotlib has been imported on a worker.
 * Embedder combo, thresholds, chip pixmaps and muted labels for Triplets, Verification and
   Gallery.
@@ -20,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QLinearGradient, QPainter, QPen
-from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QDrag, QFont, QImage, QLinearGradient, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (QApplication, QComboBox, QLabel, QSizePolicy, QToolTip,
+                               QVBoxLayout, QWidget)
 
 from . import convert, jobs, theme
 from .workers import WorkerSlot
@@ -268,6 +271,79 @@ class HeatMap(QWidget):
                        Qt.AlignmentFlag.AlignRight, "τ")
 
 
+class CropCanvas(QWidget):
+    """One crop, enlarged by the largest integer factor that fits, with its points drawn."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.drag_source = None  # () -> QMimeData | None: dragging the crop drags its face
+        self._press = None
+        self.setMinimumSize(160, 160)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.pixels: np.ndarray | None = None
+        self.landmarks = np.zeros((0, 2), np.float32)
+        self.targets = np.zeros((0, 2), np.float32)
+        self.rendered: QPixmap | None = None
+        self.factor = 0
+        self.text = ""
+
+    def sizeHint(self) -> QSize:
+        return QSize(260, 260)
+
+    def set_crop(self, pixels: np.ndarray, landmarks=None, targets=None) -> None:
+        self.pixels, self.text = pixels, ""
+        self.landmarks = np.asarray(() if landmarks is None else landmarks,
+                                    np.float32).reshape(-1, 2)
+        self.targets = np.asarray(() if targets is None else targets, np.float32).reshape(-1, 2)
+        self._render()
+
+    def set_text(self, text: str) -> None:
+        self.pixels, self.rendered, self.factor, self.text = None, None, 0, text
+        self.update()
+
+    def _render(self) -> None:
+        if self.pixels is None:
+            return
+        h, w = self.pixels.shape[:2]
+        self.factor = max(1, min(self.width() // max(w, 1), self.height() // max(h, 1)))
+        pix, self.factor = convert.enlarge(self.pixels, max(w, h) * self.factor)
+        self.rendered = convert.draw_crop_points(pix, self.landmarks, self.targets, self.factor)
+        self.update()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._render()
+
+    def mousePressEvent(self, event) -> None:
+        self._press = event.position() if event.button() == Qt.MouseButton.LeftButton else None
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._press is None or self.drag_source is None or self.rendered is None:
+            return
+        if (event.position() - self._press).manhattanLength() < QApplication.startDragDistance():
+            return
+        self._press = None
+        mime = self.drag_source()
+        if mime is not None:
+            drag = QDrag(self)
+            drag.setMimeData(mime)
+            drag.setPixmap(self.rendered.scaled(72, 72, Qt.AspectRatioMode.KeepAspectRatio))
+            drag.exec(Qt.DropAction.CopyAction)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#202124"))
+        if self.rendered is not None:
+            x = (self.width() - self.rendered.width()) // 2
+            y = (self.height() - self.rendered.height()) // 2
+            painter.drawPixmap(x, y, self.rendered)
+        elif self.text:
+            painter.setPen(QColor("#cfcfcf"))
+            painter.drawText(self.rect().adjusted(8, 8, -8, -8),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.text)
+        painter.end()
+
+
 class LazyPlot(QWidget):
     """A :class:`~faceinspector.gui.plot.PlotCanvas` made once matplotlib has been imported on
     the io lane (:func:`~faceinspector.gui.jobs.preload_plotting`); a note until then."""
@@ -307,6 +383,7 @@ class LazyPlot(QWidget):
             draw(self.canvas)
 
 
-__all__ = ["METRIC_NAMES", "METRIC_RANGE", "MIME_FACE", "THRESHOLDS", "HeatMap", "LazyPlot",
+__all__ = ["METRIC_NAMES", "METRIC_RANGE", "MIME_FACE", "THRESHOLDS", "CropCanvas", "HeatMap",
+           "LazyPlot",
            "chip_pixmap", "colormap", "default_threshold", "face_mime", "fill_embedders",
            "muted", "on_screen", "read_face_mime"]

@@ -10,88 +10,16 @@ model expects. Crops are computed on the compute lane (latest request wins).
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QDrag, QPainter, QPixmap
-from PySide6.QtWidgets import (QApplication, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel,
-                               QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel,
+                               QVBoxLayout, QWidget)
 
 from .. import convert, jobs, theme
-from ..widgets import face_mime
+from ..widgets import CropCanvas, face_mime
 from ..workers import WorkerSlot
 
 OWN = "__own__"  # template combo: "each model's own template"
-
-
-class CropCanvas(QWidget):
-    """One crop, enlarged by the largest integer factor that fits, with its points drawn."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.drag_source = None  # () -> QMimeData | None: dragging the crop drags its face
-        self._press = None
-        self.setMinimumSize(160, 160)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.pixels: np.ndarray | None = None
-        self.landmarks = np.zeros((0, 2), np.float32)
-        self.targets = np.zeros((0, 2), np.float32)
-        self.rendered: QPixmap | None = None
-        self.factor = 0
-        self.text = ""
-
-    def sizeHint(self) -> QSize:
-        return QSize(260, 260)
-
-    def set_crop(self, pixels: np.ndarray, landmarks, targets) -> None:
-        self.pixels, self.text = pixels, ""
-        self.landmarks = np.asarray(landmarks, np.float32).reshape(-1, 2)
-        self.targets = np.asarray(targets, np.float32).reshape(-1, 2)
-        self._render()
-
-    def set_text(self, text: str) -> None:
-        self.pixels, self.rendered, self.factor, self.text = None, None, 0, text
-        self.update()
-
-    def _render(self) -> None:
-        if self.pixels is None:
-            return
-        h, w = self.pixels.shape[:2]
-        self.factor = max(1, min(self.width() // max(w, 1), self.height() // max(h, 1)))
-        pix, self.factor = convert.enlarge(self.pixels, max(w, h) * self.factor)
-        self.rendered = convert.draw_crop_points(pix, self.landmarks, self.targets, self.factor)
-        self.update()
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._render()
-
-    def mousePressEvent(self, event) -> None:
-        self._press = event.position() if event.button() == Qt.MouseButton.LeftButton else None
-
-    def mouseMoveEvent(self, event) -> None:
-        if self._press is None or self.drag_source is None or self.rendered is None:
-            return
-        if (event.position() - self._press).manhattanLength() < QApplication.startDragDistance():
-            return
-        self._press = None
-        mime = self.drag_source()
-        if mime is not None:
-            drag = QDrag(self)
-            drag.setMimeData(mime)
-            drag.setPixmap(self.rendered.scaled(72, 72, Qt.AspectRatioMode.KeepAspectRatio))
-            drag.exec(Qt.DropAction.CopyAction)
-
-    def paintEvent(self, event) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("#202124"))
-        if self.rendered is not None:
-            x = (self.width() - self.rendered.width()) // 2
-            y = (self.height() - self.rendered.height()) // 2
-            painter.drawPixmap(x, y, self.rendered)
-        elif self.text:
-            painter.setPen(QColor("#cfcfcf"))
-            painter.drawText(self.rect().adjusted(8, 8, -8, -8),
-                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.text)
-        painter.end()
 
 
 def _mean_miss(points: np.ndarray, targets: np.ndarray) -> float | None:
@@ -332,4 +260,4 @@ class CropsPane(QWidget):
         return out
 
 
-__all__ = ["CropCanvas", "CropsPane"]
+__all__ = ["CropsPane"]
