@@ -225,3 +225,17 @@ def test_gallery_enroll_identify_save_load_and_refusal(qtbot, make_window, one_p
     assert "made with the embedder" in g.status.text()
     assert g.gallery.names == ["Alice"]  # the gallery in use is kept
     g.box.close()
+
+    # a face dragged from the photo view onto the Enrolled list: named after its photo
+    drop_face(g.people.viewport(), win.photos.view.face_mime(1))
+    qtbot.waitUntil(lambda: g.gallery.names == ["Alice", "sample1"], timeout=30_000)
+
+
+def test_default_gallery_name_from_the_file_name():
+    from pathlib import Path
+
+    from faceinspector.gui.panes.gallery import default_name
+
+    assert default_name(Path("/x/George_W_Bush_0001.jpg")) == "George W Bush"
+    assert default_name(Path("holiday.jpg")) == "holiday"
+    assert default_name(Path("img_2024.png")) == "img"

@@ -1,7 +1,8 @@
 """Gallery pane: one-shot recognition. Enroll a person from one face, name every face in a photo.
 
 The face selected in the Photos pane is enrolled under a name (its embedding from the chosen
-embedder); every face of the current photo is then identified against the gallery: the nearest
+embedder), or any loaded face dragged onto the Enrolled list (from the photo view, the Crops
+pane or the Triplets face list; named after the typed name, else after its photo); every face of the current photo is then identified against the gallery: the nearest
 enrolled person when closer than τ, else "unknown". The names are drawn on a copy of the photo
 and listed with their distances. A gallery is saved and loaded as a plain JSON file (names,
 embeddings, model id; see :mod:`faceinspector.backend.gallery`); a gallery made by another
@@ -22,9 +23,19 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ...backend.gallery import Gallery, GalleryError
 from .. import convert, jobs, theme
 from ..workers import WorkerSlot
-from ..widgets import chip_pixmap, default_threshold, fill_embedders
+from ..widgets import chip_pixmap, default_threshold, fill_embedders, read_face_mime
 
 FILTER = "FaceInspector gallery (*.json);;All files (*)"
+
+
+def default_name(path: Path) -> str:
+    """A person's name from a photo's file name: LFW's ``George_W_Bush_0001`` -> ``George W
+    Bush``; otherwise the stem."""
+    stem = path.stem
+    head, _, tail = stem.rpartition("_")
+    if head and tail.isdigit():
+        stem = head
+    return stem.replace("_", " ").strip() or path.name
 
 
 class GalleryPane(QWidget):
@@ -89,7 +100,11 @@ class GalleryPane(QWidget):
 
         self.people = QListWidget()
         self.people.setIconSize(QSize(40, 40))
-        self.people.setToolTip("Enrolled people (one face each)")
+        self.people.setToolTip("Enrolled people (one face each). Drop a face here to enroll "
+                               "it under the typed name (else its photo's name).")
+        self.people.setAcceptDrops(True)
+        self.people.viewport().setAcceptDrops(True)
+        self.people.viewport().installEventFilter(self)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -176,20 +191,22 @@ class GalleryPane(QWidget):
         self._match()
 
     # ----------------------------------------------------------------------------- work
-    def enroll(self, name: str) -> None:
-        """Enroll the selected face under ``name`` (embedded in a worker)."""
+    def enroll(self, name: str, face: jobs.FaceKey | None = None) -> None:
+        """Enroll ``face`` (default: the selected face) under ``name`` (embedded in a
+        worker)."""
         name = name.strip()
         if not name:
             self._fail("Type a name for the selected face first.")
             return
-        if self.ref is None or self.ctx.backend is None:
+        if face is None and self.ref is not None:
+            r = self.ref
+            face = jobs.FaceKey(r.path, r.index, r.face, r.photo)
+        if face is None or self.ctx.backend is None:
             self._fail("Select a face in the Photos pane first.")
             return
-        r = self.ref
         self._pending_name = name
         self.status.setText(f"enrolling {name}…")
-        self.enroll_worker.submit(jobs.embed_faces, self.ctx.backend,
-                                  [jobs.FaceKey(r.path, r.index, r.face, r.photo)],
+        self.enroll_worker.submit(jobs.embed_faces, self.ctx.backend, [face],
                                   self.gallery.model_id)
 
     def _on_enrolled(self, embs) -> None:
@@ -289,7 +306,27 @@ class GalleryPane(QWidget):
     def eventFilter(self, obj, event) -> bool:
         if obj is self.photo and event.type() == QEvent.Type.Resize:
             self._paint_photo()
+        elif obj is self.people.viewport() and event.type() in (
+                QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            face = read_face_mime(event.mimeData())
+            if face is None:
+                return False
+            event.acceptProposedAction()
+            if event.type() == QEvent.Type.Drop:
+                self.enroll_dropped(*face)
+            return True
         return super().eventFilter(obj, event)
+
+    def enroll_dropped(self, path: str, index: int) -> None:
+        """Enroll face ``index`` of the loaded photo ``path`` (a face dropped on the list)."""
+        item = next((it for it in self.items if str(it.path) == str(path)), None)
+        if item is None or not 0 <= index < len(item.faces):
+            self._fail("That face is not among the loaded photos any more.")
+            return
+        name = self.name.text().strip() or default_name(Path(path))
+        photo = self.ref.photo if self.ref is not None and str(self.ref.path) == str(path) \
+            else None
+        self.enroll(name, jobs.FaceKey(Path(path), index, item.faces[index], photo))
 
     def _fail(self, message: str) -> None:
         self.last_error = message
