@@ -2,9 +2,10 @@
 
 The face selected in the Photos pane is enrolled under a name (its embedding from the chosen
 embedder), or any loaded face dragged onto the Enrolled list (from the photo view, the Crops
-pane or the Triplets face list; named after the typed name, else after its photo); every face of the current photo is then identified against the gallery: the nearest
-enrolled person when closer than τ, else "unknown". The names are drawn on a copy of the photo
-and listed with their distances. A gallery is saved and loaded as a plain JSON file (names,
+pane or the Triplets face list; named after the typed name, else after its photo). Every face
+of the current photo is then identified against the gallery: the nearest enrolled person when
+closer than τ, else "unknown". The names are drawn on a copy of the photo and listed with
+their distances. A gallery is saved and loaded as a plain JSON file (names,
 embeddings, model id; see :mod:`faceinspector.backend.gallery`); a gallery made by another
 embedder is refused with a message, because its distances mean nothing here.
 """
