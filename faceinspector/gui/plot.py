@@ -23,7 +23,8 @@ from __future__ import annotations
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import matplotlib
 from matplotlib.backends.backend_agg import RendererAgg
@@ -33,6 +34,7 @@ from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import QSizePolicy
 
 _RENDERER: ThreadPoolExecutor | None = None
+_RC_LOCK = threading.RLock()  # matplotlib.rc_context changes global state
 
 
 def _render_thread_init() -> None:
@@ -105,9 +107,12 @@ class PlotCanvas(FigureCanvasQTAgg):
     def minimumSizeHint(self) -> QSize:
         return QSize(240, 160)
 
-    def styled(self) -> AbstractContextManager:
-        """Context manager: matplotlib rc settings for artists created inside it."""
-        return matplotlib.rc_context(self.rc)
+    @contextmanager
+    def styled(self) -> Iterator[None]:
+        """Context manager: matplotlib rc settings for artists created inside it. rcParams are
+        global, so the GUI thread and the render thread take turns (one lock)."""
+        with _RC_LOCK, matplotlib.rc_context(self.rc):
+            yield
 
     # ------------------------------------------------------------------------- content
     def reset(self) -> None:
