@@ -44,7 +44,8 @@ def main() -> None:
         runs = [one_run(settings_dir) for _ in range(args.runs)]
     times = [t for t, _ in runs]
     print(f"cold start to first paint over {args.runs} runs: "
-          f"median {statistics.median(times):.2f} s, min {min(times):.2f} s, max {max(times):.2f} s (target <= 2 s)")
+          f"median {statistics.median(times):.2f} s, min {min(times):.2f} s, "
+          f"max {max(times):.2f} s (target <= 2 s)")
     print(f"first launch (file cache possibly cold): {first[0]:.2f} s")
     print(f"torch imported before the first paint: {any(t for _, t in runs + [first])}")
 

@@ -107,7 +107,8 @@ def cmd_models(args) -> int:
     print(f"{'model':20} {'task':12} {'size':>9}  {'present':8} {'licence':10} source")
     for m in rows:
         state = "yes" if m.present else "NO"
-        print(f"{m.id:20} {m.task:12} {_human(m.size_bytes):>9}  {state:8} {m.license:10} {m.source}")
+        print(f"{m.id:20} {m.task:12} {_human(m.size_bytes):>9}  {state:8} {m.license:10} "
+              f"{m.source}")
     missing = [m for m in rows if not m.present]
     if missing:
         print(f"\n{len(missing)} missing or corrupt; run `faceinspector models fetch`.")
@@ -518,7 +519,8 @@ def _add_experiment(sub) -> None:
                    help="largest random shift as a fraction of the inter-ocular distance")
     m.add_argument("--naive-fraction", type=float, default=1.0,
                    help="naive crop: side of the centred box relative to the largest that fits")
-    m.add_argument("--model", action="append", help="model ids (default: the three demo models and dlib-gender)")
+    m.add_argument("--model", action="append",
+                   help="model ids (default: the three demo models and dlib-gender)")
     m.add_argument("--data", help="data folder (default ../shared/data)")
     m.add_argument("--out", default="mismatch-out", help="folder for CSV and HTML")
     m.add_argument("--cache", help="folder for the LFW detection cache "

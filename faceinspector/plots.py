@@ -44,8 +44,9 @@ def draw_heatmap(ax, offsets: np.ndarray, grid_probs: np.ndarray, labels, title:
     """Probability of the centre's top class over a dx × dy grid; flipped cells marked ×."""
     c = grid_probs.shape[0] // 2
     top = int(grid_probs[c, c].argmax())
+    lo, hi = offsets[0] - 0.5, offsets[-1] + 0.5
     im = ax.imshow(grid_probs[..., top], origin="upper", vmin=0, vmax=1, cmap="viridis",
-                   extent=(offsets[0] - 0.5, offsets[-1] + 0.5, offsets[-1] + 0.5, offsets[0] - 0.5))
+                   extent=(lo, hi, hi, lo))
     flipped = grid_probs.argmax(-1) != top
     ys, xs = np.nonzero(flipped)
     ax.scatter(offsets[xs], offsets[ys], marker="x", s=12, color="#ff5050", lw=1,

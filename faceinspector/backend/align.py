@@ -263,7 +263,8 @@ def warp_crops(pixels, matrices, size, *, border: str = "reflect", device=None,
         ``"replicate"`` or ``"zeros"``.
     device : torch device of the result (default: the tensor's device, else CPU).
     antialias : when the crops shrink the photo by ``s > 2`` (where dlib starts its image
-        pyramid), area-average the read region by the integer factor ``k = round(s)`` first (``s``: the smallest of the batch), on
+        pyramid), area-average the read region by the integer factor ``k = round(s)`` first
+        (``s``: the smallest of the batch), on
         ``k``-blocks of the photo's own pixel lattice, so a crop comes out the same whatever
         else is in the batch as long as ``k`` is.
     out : ``"float"`` (float32 in 0..255) or ``"uint8"`` (rounded).

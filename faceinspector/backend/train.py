@@ -230,6 +230,13 @@ def augment_batch(x: torch.Tensor, mode: str, gen: torch.Generator | None = None
 # ---------------------------------------------------------------------------------- training
 
 
+def _seeded(seed: int) -> torch.Generator:
+    """Seed torch's global generator (weight initialisation) and return a CPU generator
+    from the same seed for the data order and augmentation."""
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
 def _to_tensor(chips: np.ndarray) -> torch.Tensor:
     """uint8 (N, h, w, 3) -> uint8 (N, 3, h, w) (kept as uint8: a quarter of the memory)."""
     return torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).contiguous()
@@ -264,8 +271,7 @@ def train_cnn(model_id: str = "celeba-cnn-naive", *, epochs: int = 4, batch_size
     """
     augment = augment or AUGMENT.get(model_id, "flip")
     device = torch.device(device)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    gen = _seeded(seed)
     if data is None:
         data = {}
         for split, limit in (("train", train_limit), ("val", val_limit)):
@@ -407,8 +413,7 @@ def train_head(*, hidden: int = 0, epochs: int = 40, batch_size: int = 256, lr: 
     Features are standardised with the training set's mean and std (stored in the head).
     """
     device = torch.device(device)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    gen = _seeded(seed)
     if embeddings is None:
         embeddings = {}
         for split, limit in (("train", train_limit), ("val", val_limit)):
@@ -645,6 +650,6 @@ def drain(gen: Iterator[dict], on_event: Callable[[dict], None] | None = None) -
 
 __all__ = ["AUGMENT", "CNN_MODELS", "DEMO_MODEL_IDS", "DataError", "HEAD_MODEL", "LABELS",
            "SPLITS", "TEST_SUBSET", "augment_batch", "celeba_dir", "celeba_embeddings",
-           "batch_chips", "celeba_face", "chips_for", "class_metrics", "data_root", "demo_command", "drain",
-           "embedding_cache_dir", "evaluate_model", "iter_celeba", "load_celeba",
+           "batch_chips", "celeba_face", "chips_for", "class_metrics", "data_root", "demo_command",
+           "drain", "embedding_cache_dir", "evaluate_model", "iter_celeba", "load_celeba",
            "read_attribute", "split_names", "train_cnn", "train_demo", "train_head"]

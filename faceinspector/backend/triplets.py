@@ -99,7 +99,8 @@ def read_pairs(path: str | Path) -> list[Pair]:
     try:
         folds, n = int(head[0]), int(head[1])
     except (IndexError, ValueError) as exc:
-        raise ValueError(f"{Path(path).name}: first line must be '<folds> <pairs per half>'") from exc
+        raise ValueError(
+            f"{Path(path).name}: first line must be '<folds> <pairs per half>'") from exc
     rows = [ln.split() for ln in lines[1:] if ln.strip()]
     if len(rows) < folds * 2 * n:
         raise ValueError(f"{Path(path).name}: expected {folds * 2 * n} pairs, found {len(rows)}")

@@ -55,7 +55,8 @@ MAX_CHECKPOINT_BYTES = 5 * 1024 * 1024
 
 
 class CheckpointError(RuntimeError):
-    """A demo checkpoint is missing or does not match its sidecar; the message says how to fix it."""
+    """A demo checkpoint is missing or does not match its sidecar; the message says how to fix
+    it."""
 
 
 # ---------------------------------------------------------------------------------- networks

@@ -22,7 +22,8 @@ import torch
 from .. import assets
 from .base import ChipSpec, FaceModel
 
-FILES = {"vggface2": "20180402-114759-vggface2.pt", "casia-webface": "20180408-102900-casia-webface.pt"}
+FILES = {"vggface2": "20180402-114759-vggface2.pt",
+         "casia-webface": "20180408-102900-casia-webface.pt"}
 
 
 def find_weights() -> Path | None:

@@ -120,15 +120,16 @@ class UserModel(FaceModel):
         except Exception as exc:  # torch raises many types for a file that is not TorchScript
             raise UserModelError(
                 f"{path.name} is not a TorchScript model (torch.jit.load failed: "
-                f"{str(exc).splitlines()[0][:160]}). Save it with torch.jit.script/trace(...).save()"
-                f" or export ONNX.") from exc
+                f"{str(exc).splitlines()[0][:160]}). "
+                "Save it with torch.jit.script/trace(...).save() or export ONNX.") from exc
 
     def _load_onnx(self, path: Path) -> None:
         try:
             import onnxruntime as ort
 
             providers = ["CPUExecutionProvider"]
-            if self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            if (self.device.type == "cuda"
+                    and "CUDAExecutionProvider" in ort.get_available_providers()):
                 providers.insert(0, "CUDAExecutionProvider")
             self._session = ort.InferenceSession(str(path), providers=providers)
         except Exception as exc:
@@ -143,7 +144,8 @@ class UserModel(FaceModel):
         if self._module is not None:
             out = self._module(x)
         else:
-            arr = self._session.run(None, {self._input: x.detach().cpu().numpy().astype(np.float32)})
+            feed = {self._input: x.detach().cpu().numpy().astype(np.float32)}
+            arr = self._session.run(None, feed)
             out = torch.from_numpy(np.asarray(arr[0]))
         if isinstance(out, (tuple, list)):
             out = out[0]

@@ -13,6 +13,9 @@
 * **Training** tab (:mod:`.morph_train`): train a VAE / DB-VAE in the app; when a run finishes
   the pane switches to its checkpoint. The model combo goes back to the shipped default.
 
+The face boxes and the large frame view are in :mod:`.morph_views`, the strips in
+:mod:`.morph_widgets`, the PNG / GIF export in :mod:`.morph_export`.
+
 All VAE work runs in jobs (:mod:`faceinspector.gui.jobs`, compute lane, one
 :class:`~faceinspector.gui.workers.WorkerSlot` per request kind, latest request wins); the pane
 holds checkpoint paths, chips and frames, never a model.
@@ -23,115 +26,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout,
-                               QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QSpinBox,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout,
+                               QLabel, QPushButton, QSlider, QSpinBox, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from ... import _paths
-from .. import convert, jobs, theme
+from .. import jobs, theme
 from ..widgets import on_screen
 from ..workers import WorkerSlot
-from .morph_train import BACKGROUND, ElidedLabel, FrameStrip, TrainingTab
+from .morph_export import StripExporter
+from .morph_train import TrainingTab
+from .morph_views import FaceBox, FrameView
+from .morph_widgets import ElidedLabel, FrameStrip
 
 #: the VAE shipped in resources/ (``vae.default_checkpoint_path()``, without importing torch)
 DEFAULT_CHECKPOINT = _paths.RESOURCES / "vae" / "vae_celeba64.safetensors"
 MODES = {"linear": "linear", "slerp": "spherical (slerp)"}
-CHIP_SIDE = 80  # A / B chips are shown this size
-
-
-class FrameView(QWidget):
-    """One frame, large: the biggest whole-number enlargement that fits (pixels stay square)."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.frame: np.ndarray | None = None
-        self.pixmap = None
-        self.setMinimumSize(128, 128)
-        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        policy.setHeightForWidth(True)
-        self.setSizePolicy(policy)
-
-    def sizeHint(self) -> QSize:
-        return QSize(200, 200)
-
-    def hasHeightForWidth(self) -> bool:
-        return True
-
-    def heightForWidth(self, width: int) -> int:
-        return max(128, width)  # square
-
-    def set_frame(self, frame: np.ndarray | None) -> None:
-        self.frame = frame
-        self.pixmap = None if frame is None else convert.to_qpixmap(frame)
-        self.update()
-
-    def paintEvent(self, _event) -> None:
-        p = QPainter(self)
-        p.fillRect(self.rect(), QColor(BACKGROUND))
-        if self.pixmap is None:
-            p.setPen(QColor(theme.MUTED))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "no frame")
-            return
-        w, h = self.pixmap.width(), self.pixmap.height()
-        k = max(1, min(self.width() // w, self.height() // h))
-        r = QRect((self.width() - k * w) // 2, (self.height() - k * h) // 2, k * w, k * h)
-        p.drawPixmap(r, self.pixmap)
-
-
-def chip_label(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setFixedSize(CHIP_SIDE, CHIP_SIDE)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    label.setStyleSheet(f"background: {BACKGROUND}; color: #cfcfcf;")
-    return label
-
-
-class FaceBox(QFrame):
-    """Face A or B: its VAE chip and the VAE's reconstruction, and the "Set" button."""
-
-    def __init__(self, key: str, parent=None) -> None:
-        super().__init__(parent)
-        self.key = key
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.title = QLabel(f"<b>{key}</b>")
-        self.title.setMinimumWidth(40)
-        self.original = chip_label(f"no face {key}")
-        self.original.setToolTip("The face's 64×64 chip (vae-64 template), enlarged")
-        self.recon = chip_label("")
-        self.recon.setToolTip("The VAE's reconstruction: decode(encode(chip))")
-        self.button = QPushButton(f"Set {key} from selected face")
-        self.button.setToolTip(f"Use the face selected in the Photos pane as {key}")
-        chips = QGridLayout()
-        chips.setSpacing(3)
-        chips.addWidget(self.original, 0, 0)
-        chips.addWidget(self.recon, 0, 1)
-        for col, text in enumerate(("photo", "VAE")):
-            cap = QLabel(text)
-            cap.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            cap.setStyleSheet(f"color: {theme.MUTED};")
-            chips.addWidget(cap, 1, col)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(5, 3, 5, 4)
-        layout.setSpacing(2)
-        layout.addWidget(self.title)
-        layout.addLayout(chips)
-        layout.addWidget(self.button)
-
-    def show_face(self, face: jobs.VaeFace | None, busy: bool = False) -> None:
-        if face is None:
-            self.original.clear()
-            self.original.setText("computing…" if busy else f"no face {self.key}")
-            self.recon.clear()
-            self.title.setText(f"<b>{self.key}</b>")
-            return
-        for label, px in ((self.original, face.chip), (self.recon, face.recon)):
-            label.setPixmap(convert.to_qpixmap(px).scaled(
-                CHIP_SIDE, CHIP_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation))
-        self.title.setText(f"<b>{self.key}</b> {face.label}")
 
 
 class MorphPane(QWidget):
@@ -149,7 +60,6 @@ class MorphPane(QWidget):
         self.strips: dict[str, jobs.VaeStrip | None] = {"morph": None, "traverse": None}
         self.active = "morph"  # the strip under the slider
         self._want = "morph"  # the kind the user last asked for: it takes the slider
-        self.exported: list[Path] = []
 
         self.model_combo = QComboBox()
         self.model_combo.addItem("shipped (CelebA)", str(DEFAULT_CHECKPOINT))
@@ -285,13 +195,11 @@ class MorphPane(QWidget):
                               for k in ("morph", "traverse")}
         for w in self.strip_workers.values():
             w.result.connect(self._on_strip)
-        # one slot per format: a GIF export must not cancel the PNG export before it
-        self.export_workers = {k: WorkerSlot(pool, "io", f"vae-export-{k}", self)
-                               for k in ("png", "gif")}
-        for w in self.export_workers.values():
-            w.result.connect(self._on_exported)
-        for w in (self.info_worker, *self.export_workers.values(), *self.face_workers.values(),
-                  *self.strip_workers.values()):
+        self.exporter = StripExporter(pool, self)
+        self.exported = self.exporter.exported  # the files written, in order
+        self.exporter.saved.connect(lambda path: self.message.emit(f"Saved {path}"))
+        self.exporter.error.connect(self._on_error)
+        for w in (self.info_worker, *self.face_workers.values(), *self.strip_workers.values()):
             w.error.connect(self._on_error)
         self._morph_timer = self._timer(self.request_morph)
         self._trav_timer = self._timer(self.request_traverse)
@@ -546,33 +454,12 @@ class MorphPane(QWidget):
 
     # --------------------------------------------------------------------------- export
     def _export_dialog(self, kind: str) -> None:
-        strip = self.strips[self.active]
-        if strip is None:
-            return
-        name = "morph" if strip.kind == "morph" else "traversal"
-        filt = "PNG image (*.png)" if kind == "png" else "Animated GIF (*.gif)"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export the {name} strip",
-                                              str(Path.home() / f"{name}.{kind}"), filt)
-        if path:
-            self.export(path, kind)
+        self.exporter.ask(self, self.strips[self.active], kind)
 
     def export(self, path, kind: str | None = None, scale: int = 2) -> bool:
         """Save the active strip as ``kind`` ("png" or "gif"; default: from the suffix), each
         frame enlarged ``scale`` times (io lane; :attr:`exported` lists the files written)."""
-        strip = self.strips[self.active]
-        if strip is None:
-            return False
-        kind = kind or Path(path).suffix.lower().lstrip(".")
-        if kind not in ("png", "gif"):
-            raise ValueError("export as png or gif")
-        if Path(path).suffix.lower() != f".{kind}":
-            path = f"{path}.{kind}"
-        self.export_workers[kind].submit(jobs.save_frames, strip.frames, path, kind, scale)
-        return True
-
-    def _on_exported(self, path) -> None:
-        self.exported.append(Path(path))
-        self.message.emit(f"Saved {path}")
+        return self.exporter.export(self.strips[self.active], path, kind, scale)
 
 
 __all__ = ["DEFAULT_CHECKPOINT", "FaceBox", "FrameStrip", "FrameView", "MorphPane"]
