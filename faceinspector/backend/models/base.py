@@ -113,3 +113,32 @@ def as_chip_tensor(chips, device) -> torch.Tensor:
     else:
         t = chips if chips.ndim == 4 else chips[None]
     return t.to(device=device, dtype=torch.float32).contiguous()
+
+
+class FaceApiModel(FaceModel):
+    """A :class:`FaceModel` whose weights are a face-api model (TF.js manifest + shards).
+
+    Subclasses set ``_model`` (the manifest's model name) and ``_net_cls`` (a torch module built
+    from the ``{name: array}`` weights).
+
+    Parameters
+    ----------
+    device : torch device.
+    manifest : path of the model's ``*-weights_manifest.json`` (default: the verified file of
+        the ``face-api`` model pack).
+    weights : the ``.bin`` shard to read instead of the one next to the manifest, or an already
+        loaded ``{name: array}`` mapping (then ``manifest`` is not read).
+    """
+
+    _model = ""
+    _net_cls: type[torch.nn.Module]
+
+    def __init__(self, device="cpu", manifest=None, weights=None):
+        from .tfjs import load_faceapi
+
+        super().__init__(device)
+        w = load_faceapi(self._model, manifest, weights)
+        try:
+            self.net = self._net_cls(w).eval().to(self.device)
+        except KeyError as exc:
+            raise ValueError(f"{self._model} weights lack tensor {exc}") from exc

@@ -16,15 +16,13 @@ own TF.js run to ~1e-6; with dlib's /256 they match dlib's own embeddings to cos
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ChipSpec, FaceModel
-from .tfjs import load_faceapi
+from .base import ChipSpec, FaceApiModel
 
 __all__ = ["DlibResNet", "DlibResNetNet", "SAME_PERSON_THRESHOLD"]
 
@@ -115,7 +113,7 @@ class DlibResNetNet(nn.Module):
         return out.mean(dim=(2, 3)) @ self.fc
 
 
-class DlibResNet(FaceModel):
+class DlibResNet(FaceApiModel):
     """dlib's ResNet face embedder: 150x150 dlib chips -> 128-D embeddings (threshold 0.6).
 
     Parameters
@@ -144,19 +142,8 @@ class DlibResNet(FaceModel):
         "(dlib_face_recognition_resnet_model_v1)"
     )
     threshold = SAME_PERSON_THRESHOLD
-
-    def __init__(
-        self,
-        device: str | torch.device = "cpu",
-        manifest: str | Path | None = None,
-        weights: str | Path | Mapping[str, np.ndarray] | None = None,
-    ):
-        super().__init__(device)
-        w = load_faceapi(MODEL, manifest, weights)
-        try:
-            self.net = DlibResNetNet(w).eval().to(self.device)
-        except KeyError as exc:
-            raise ValueError(f"face_recognition_model weights lack tensor {exc}") from exc
+    _model = MODEL
+    _net_cls = DlibResNetNet
 
     def modules(self) -> list[nn.Module]:
         return [self.net]

@@ -27,15 +27,13 @@ ignore it), which ``_same_pads`` reproduces; torch's symmetric padding would shi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ChipSpec, FaceModel, ModelOutput
-from .tfjs import load_faceapi
+from .base import ChipSpec, FaceApiModel, ModelOutput
 
 __all__ = ["FaceApiAgeGender", "FaceApiExpression", "EXPRESSION_LABELS", "FACEAPI_SPEC"]
 
@@ -224,24 +222,9 @@ class ExpressionNet(nn.Module):
 # --- FaceModel wrappers --------------------------------------------------------------------
 
 
-class _FaceApiHead(FaceModel):
+class _FaceApiHead(FaceApiModel):
     spec = FACEAPI_SPEC
     licence = "MIT (face-api)"
-    _model = ""
-    _net_cls: type[nn.Module]
-
-    def __init__(
-        self,
-        device: str | torch.device = "cpu",
-        manifest: str | Path | None = None,
-        weights: str | Path | Mapping[str, np.ndarray] | None = None,
-    ):
-        super().__init__(device)
-        w = load_faceapi(self._model, manifest, weights)
-        try:
-            self.net = self._net_cls(w).eval().to(self.device)
-        except KeyError as exc:
-            raise ValueError(f"{self._model} weights lack tensor {exc}") from exc
 
     def modules(self) -> list[nn.Module]:
         return [self.net]
