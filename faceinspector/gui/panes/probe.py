@@ -29,9 +29,11 @@ from .. import jobs, theme
 from ..widgets import on_screen
 from ..workers import WorkerSlot
 from .probe_parts import (ANGLES, BORDERS, CHUNK_PIXELS, DEFAULT_MODELS, HEAT_N, OWN, PARAMS,
-                          SCALES, CropsAndPredictions, CropView, ParamControl, build_figure,
-                          is_classifier, live_html, make_controls, metrics_html,
-                          plotted_classes, slider_grid, write_csv)
+                          SCALES, CropsAndPredictions, CropView, ParamControl, is_classifier,
+                          live_html, make_controls, metrics_html, plotted_classes, slider_grid,
+                          write_csv)
+from .probe_plot import ProbePlot
+
 
 class ProbePane(QWidget):
     """Sliders, the two crops, live predictions, sweep plots, heat map and metrics."""
@@ -54,11 +56,8 @@ class ProbePane(QWidget):
         self._steps: list[tuple[str, str]] = []
         self._current_step: tuple = ("", "", None)
         self.heat_flips: np.ndarray | None = None
-        self._tall = False  # the figure's panels are arranged 3 x 2 (else 2 x 3)
         self._dirty = True
         self._checked: set[str] = set(DEFAULT_MODELS)
-        self.canvas = None  # plot.PlotCanvas, created once matplotlib is loaded
-        self._markers: dict = {}
         self._build()
         self.live_slot = WorkerSlot(ctx.pool, "compute", "probe-live", self)
         self.live_slot.result.connect(self._on_live)
@@ -66,9 +65,6 @@ class ProbePane(QWidget):
         self.analysis_slot = WorkerSlot(ctx.pool, "compute", "probe-analysis", self)
         self.analysis_slot.result.connect(self._on_analysis)
         self.analysis_slot.error.connect(self._on_analysis_error)
-        self.plot_slot = WorkerSlot(ctx.pool, "io", "probe-plotting", self)
-        self.plot_slot.result.connect(self._make_canvas)
-        self.plot_slot.error.connect(self.message)
         self._live_timer = QTimer(self)  # coalesces the slider moves of one event-loop pass
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(0)
@@ -120,14 +116,8 @@ class ProbePane(QWidget):
         row.addWidget(self.model_list)
         row.addLayout(sliders, 1)
 
-        self.plot_host = QWidget()
-        self.plot_layout = QVBoxLayout(self.plot_host)
-        self.plot_layout.setContentsMargins(0, 0, 0, 0)
-        self.plot_note = QLabel()
-        self.plot_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.plot_note.setStyleSheet(f"color: {theme.MUTED};")
-        self.plot_layout.addWidget(self.plot_note)
-        self.plot_host.setMinimumHeight(260)
+        self.plot = ProbePlot(self.ctx, lambda: dict(zip(PARAMS, self.transform())))
+        self.plot.message.connect(self.message)
         self.metrics_label = QLabel()
         self.metrics_label.setTextFormat(Qt.TextFormat.RichText)
         self.metrics_label.setWordWrap(True)
@@ -144,7 +134,7 @@ class ProbePane(QWidget):
         layout.addLayout(top)
         layout.addLayout(row)
         layout.addWidget(crop_box)
-        layout.addWidget(self.plot_host, 1)
+        layout.addWidget(self.plot, 1)
         layout.addWidget(self.metrics_label)
         scroll = QScrollArea()  # squeezed into a small dock: scroll, never grow the window
         scroll.setWidgetResizable(True)
@@ -290,7 +280,7 @@ class ProbePane(QWidget):
 
     def _apply_transform(self) -> None:
         self._request_live()
-        self._move_markers()
+        self.plot.move_markers()
 
     def _request_live(self) -> None:
         if not on_screen(self):
@@ -350,7 +340,6 @@ class ProbePane(QWidget):
     def _request_analysis(self) -> None:
         self.sweeps, self.heat, self.heat_flips, self.metrics, self.errors = {}, None, None, {}, {}
         self._heat_rows: np.ndarray | None = None
-        self._markers = {}
         if not self._ready():
             self.analysis_slot.cancel()
             self.live_slot.cancel()
@@ -360,8 +349,7 @@ class ProbePane(QWidget):
         self._steps = self._plan(self.model_ids)
         self._n_steps = len(self._steps)
         self._set_plot_note("Computing the sweeps…")
-        if self.canvas is None and not self.plot_slot.busy:  # import matplotlib meanwhile
-            self.plot_slot.submit(jobs.preload_plotting)
+        self.plot.preload()  # import matplotlib meanwhile
         self.metrics_label.setText(f"<span style='color:{theme.MUTED}'>Computing the invariance "
                                    "metrics…</span>")
         self._next_step()
@@ -446,11 +434,7 @@ class ProbePane(QWidget):
 
     # ---------------------------------------------------------------------------- plots
     def _set_plot_note(self, text: str) -> None:
-        if self.canvas is not None:
-            self._markers = {}
-            self.canvas.show_message(text)
-        else:
-            self.plot_note.setText(text)
+        self.plot.show_note(text)
 
     def _show_empty(self) -> None:
         text = ("Select a face in the Photos pane." if self.ref is None else
@@ -470,61 +454,19 @@ class ProbePane(QWidget):
         self.png_button.setEnabled(has and self.canvas is not None)
         self.csv_button.setEnabled(has)
 
-    def _make_canvas(self, _loaded=True) -> None:
-        from ..plot import PlotCanvas
-
-        if self.canvas is not None:
-            return
-        self.canvas = PlotCanvas(self.plot_host)
-        self.canvas.resized.connect(self._on_canvas_resized)
-        self.plot_note.hide()
-        self.plot_layout.addWidget(self.canvas)
-        if self.sweeps or self.heat is not None:
-            self._draw_figure()
-        else:
-            self.canvas.show_message(self.plot_note.text())
-
     def _draw_figure(self) -> None:
         self._update_buttons()
-        if self.canvas is None:
-            if not self.plot_slot.busy:
-                self.plot_slot.submit(jobs.preload_plotting)
-            self.plot_note.setText("Loading matplotlib…")
-            return
-        canvas = self.canvas
         ids = [m for m in self.model_ids if m in self.sweeps]
-        sweeps = {m: self.sweeps[m] for m in ids}
-        heat, errors = self.heat, dict(self.errors)
-        current = dict(zip(PARAMS, self.transform()))
-        w, h = canvas.width(), canvas.height()
-        self._tall = tall = w < 1.25 * h
+        self.plot.show_figure(ids, {m: self.sweeps[m] for m in ids}, self.heat, self.errors)
 
-        def build(fig):  # on the render thread: only the values captured above
-            return build_figure(fig, w, h, tall, ids, sweeps, heat, errors, current)
+    @property
+    def canvas(self):
+        """The plot's PlotCanvas (None until matplotlib is loaded)."""
+        return self.plot.canvas
 
-        canvas.rebuild(build, self._on_figure)
-
-    def _on_figure(self, markers: dict) -> None:
-        """The new figure is on screen: its markers follow the sliders from now on."""
-        self._markers = markers
-        self._move_markers()  # the sliders may have moved while it was drawn
-
-    def _on_canvas_resized(self) -> None:
-        """Re-arrange the panels when the canvas turns from wide to tall or back."""
-        c = self.canvas
-        if self._markers and (c.width() < 1.25 * c.height()) != self._tall:
-            QTimer.singleShot(0, self._draw_figure)
-
-    def _move_markers(self) -> None:
-        if self.canvas is None or not self._markers:
-            return
-        current = dict(zip(PARAMS, self.transform()))
-        for name in PARAMS:
-            if name in self._markers:
-                self._markers[name].set_xdata([current[name], current[name]])
-        if "heat" in self._markers:
-            self._markers["heat"].set_data([current["dx"]], [current["dy"]])
-        self.canvas.update_overlay()
+    @property
+    def _markers(self) -> dict:
+        return self.plot.markers
 
     def _show_metrics(self) -> None:
         if not self.metrics:
@@ -535,9 +477,9 @@ class ProbePane(QWidget):
 
     # --------------------------------------------------------------------------- export
     def export_png(self, path) -> str | None:
-        if self.canvas is None or not (self.sweeps or self.heat is not None):
+        if not (self.sweeps or self.heat is not None):
             return None
-        return self.canvas.save_png(path)
+        return self.plot.save_png(path)
 
     def export_csv(self, path) -> int:
         """The plotted numbers: one row per sweep point, model and plotted class, and one per
