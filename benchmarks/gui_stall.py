@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -26,8 +25,9 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from _qtbench import private_app, wait_for  # noqa: E402
+
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
 
 PERIOD = 0.005
 
@@ -109,27 +109,6 @@ def plot_draws(win) -> str:
     return ", ".join(out)
 
 
-def wait_for(app: QApplication, cond, timeout: float) -> bool:
-    """Run a real event loop (``QEventLoop.exec``: idle in C with the GIL released, as the
-    app's own loop) until ``cond()``, checked by a 10 ms timer. A busy ``processEvents`` poll
-    would hold the GIL and slow the worker threads down."""
-    if cond():
-        return True
-    loop, timer = QEventLoop(), QTimer()
-    deadline = time.perf_counter() + timeout
-
-    def check() -> None:
-        if cond() or time.perf_counter() > deadline:
-            loop.quit()
-
-    timer.setInterval(10)
-    timer.timeout.connect(check)
-    timer.start()
-    loop.exec()
-    timer.stop()
-    return bool(cond())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=50)
@@ -141,10 +120,7 @@ def main() -> None:
                     help="sample the GUI thread's stack during stalls and print the top ones")
     args = ap.parse_args()
 
-    tmp = tempfile.TemporaryDirectory(prefix="fi-stall-")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp.name)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app, tmp = private_app("fi-stall-")  # noqa: F841 - app kept alive
     from faceinspector.backend import assets
     from faceinspector.gui.main_window import MainWindow
 
@@ -164,7 +140,7 @@ def main() -> None:
     beat.start()
     t0 = time.perf_counter()
     win.show()
-    if not wait_for(app, lambda: win.ctx.info is not None, args.timeout):
+    if not wait_for(lambda: win.ctx.info is not None, args.timeout):
         raise SystemExit("the backend did not come up")
     startup = beat.stop()
     t_ready = time.perf_counter() - t0
@@ -176,10 +152,10 @@ def main() -> None:
     if tracer:
         tracer.start()
     win.open_paths([folder])
-    ok = wait_for(app, lambda: photos.model.rowCount() >= args.photos and not photos.busy,
+    ok = wait_for(lambda: photos.model.rowCount() >= args.photos and not photos.busy,
                   args.timeout)
     t_load = time.perf_counter() - t1
-    wait_for(app, lambda: not win.predictions.slot.busy, 120)
+    wait_for(lambda: not win.predictions.slot.busy, 120)
     load = beat.stop()
     if tracer:
         tracer.stop()

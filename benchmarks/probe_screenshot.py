@@ -10,36 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from _qtbench import private_app, pump, wait_for  # noqa: E402
+
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_for(cond, timeout: float = 180) -> bool:
-    end = time.perf_counter() + timeout
-    loop = QEventLoop()
-    while not cond():
-        if time.perf_counter() > end:
-            return False
-        loop.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
-        time.sleep(0.002)
-    loop.processEvents()
-    return True
-
-
-def settle(n: int = 10) -> None:
-    loop = QEventLoop()  # not QApplication.processEvents: PySide6 6.12 mis-counts None there
-    for _ in range(n):
-        loop.processEvents()
-        time.sleep(0.03)
 
 
 def main() -> None:
@@ -50,10 +28,7 @@ def main() -> None:
     args = ap.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
-    tmp = tempfile.TemporaryDirectory(prefix="fi-probe-shot-")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp.name)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app, tmp = private_app("fi-probe-shot-")
     app.setOrganizationName("FaceInspector-screenshots")
     from faceinspector.backend import assets
     from faceinspector.gui.main_window import MainWindow
@@ -75,7 +50,7 @@ def main() -> None:
     wait_for(lambda: probe.canvas is not None and probe.heat is not None
              and not probe.busy and probe.live is not None
              and probe.live.transform == probe.transform() and probe.canvas.settled, 300)
-    settle()
+    pump(0.3)
     win.grab().save(str(args.out))
     print(f"saved {args.out} ({win.width()}x{win.height()}); probe pane "
           f"{probe.width()}x{probe.height()}, canvas {probe.canvas.width()}x"

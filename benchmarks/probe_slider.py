@@ -20,35 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import tempfile
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTimer  # noqa: E402
+from _qtbench import private_app, pump, wait_for  # noqa: E402
+
+from PySide6.QtCore import QEvent, QObject  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-
-
-def wait_for(cond, timeout: float = 300) -> bool:
-    """Run a real event loop (``QEventLoop.exec``, idle in C with the GIL released, like the
-    app's) until ``cond()``; a 2 ms timer checks it. A busy ``processEvents`` polling loop
-    would hold the GIL and slow the worker threads down (it made the jobs 3x slower)."""
-    if cond():
-        return True
-    loop, timer = QEventLoop(), QTimer()
-    deadline = time.perf_counter() + timeout
-
-    def check() -> None:
-        if cond() or time.perf_counter() > deadline:
-            loop.quit()
-
-    timer.setInterval(2)
-    timer.timeout.connect(check)
-    timer.start()
-    loop.exec()
-    timer.stop()
-    return bool(cond())
 
 
 class PaintClock(QObject):
@@ -111,10 +90,7 @@ def main() -> None:
         nice, lower = args.lane_nice, workers.lower_thread_priority
         workers.lower_thread_priority = lambda niceness=nice: lower(niceness)
 
-    tmp = tempfile.TemporaryDirectory(prefix="fi-probe-bench-")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp.name)
-    app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - kept alive
+    app, tmp = private_app("fi-probe-bench-")  # noqa: F841 - both kept alive
     from faceinspector.backend import assets
     from faceinspector.gui.main_window import MainWindow
 
@@ -131,7 +107,7 @@ def main() -> None:
                   and probe.canvas.settled, 600)
     if not ok:
         raise SystemExit("the probe pane did not finish its first analysis")
-    wait_for(lambda: False, 0.5)  # let everything settle
+    pump(0.5)  # let everything settle
     print(f"{args.model} on {win.ctx.info.device_name}; probe pane {probe.width()}x"
           f"{probe.height()}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; "
           f"lane niceness {10 if args.lane_nice is None else args.lane_nice}; "

@@ -21,29 +21,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from _qtbench import private_app, pump, wait_for  # noqa: E402
+
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_for(cond, timeout: float = 180) -> bool:
-    end = time.perf_counter() + timeout
-    loop = QEventLoop()
-    while not cond():
-        if time.perf_counter() > end:
-            return False
-        loop.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
-        time.sleep(0.002)
-    loop.processEvents()
-    return True
 
 
 def settle(win) -> None:
@@ -51,9 +36,7 @@ def settle(win) -> None:
     wait_for(lambda: not win.crops.slot.busy and not win.predictions.slot.busy
              and (win.predictions.ref is None
                   or set(win.predictions.enabled_models) <= set(win.predictions.results)))
-    for _ in range(5):
-        QApplication.processEvents()
-        time.sleep(0.02)
+    pump(0.1)
 
 
 def main() -> None:
@@ -63,10 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    tmp = tempfile.TemporaryDirectory(prefix="fi-shots-")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp.name)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app, tmp = private_app("fi-shots-")
     app.setOrganizationName("FaceInspector-screenshots")
     from faceinspector.gui.main_window import MainWindow
 
@@ -93,7 +73,7 @@ def main() -> None:
     saved = []
 
     def save(widget, name: str) -> None:
-        QEventLoop().processEvents()
+        pump(0.05)
         path = args.out / name
         widget.grab().save(str(path))
         saved.append(path)
