@@ -1,7 +1,7 @@
 """Embedding LFW faces end to end: read + decode, MTCNN, aligned chip, batched embedder.
 
 Runs the pipeline the Verification pane and ``faceinspector eval`` use
-(:func:`faceinspector.backend.evaluate.embed_images`: photo -> MTCNN -> central face -> the
+(:func:`faceinspector.backend.embeddings.embed_images`: photo -> MTCNN -> central face -> the
 embedder's chip -> batched embedder) on ``--count`` LFW deep-funneled images (default 1,000,
 spread evenly over the sorted image list), times every stage and prints faces/s.
 
@@ -55,8 +55,6 @@ class TimedBackend:
     def detect(self, photo):
         return self._timed("detect (MTCNN)", self._b.detect, photo)
 
-    def model_crop(self, *args, **kwargs):
-        return self._timed("align (chip warp)", self._b.model_crop, *args, **kwargs)
 
     def run_model(self, model_id, chips):
         return self._timed("embed (batched)", self._b.run_model, model_id, chips)
@@ -71,29 +69,31 @@ def pick_images(count: int) -> list[Path]:
 
 
 def ours(paths, model_id: str, batch: int) -> tuple[float, dict, int]:
-    from faceinspector.backend import Backend, evaluate
+    from faceinspector.backend import Backend, align, embeddings, images, photos, tasks
     from faceinspector.backend.images import load_photo
 
     backend = TimedBackend(Backend(device="cpu"))
     # one-off costs (weights, kernels) are paid before the clock starts
     warm = load_photo(paths[0])
-    face = evaluate.central_face(backend._b.detect(warm).faces, warm.width, warm.height)
+    face = photos.central_face(backend._b.detect(warm).faces, warm.width, warm.height)
     backend._b.run_model(model_id, np.stack([backend._b.model_crop(warm, face, model_id).pixels]))
+    crop = align.Chip.crop
 
     def timed_load(p):
         return backend._timed("read + decode", load_photo, p)
 
-    evaluate.load_photo = timed_load  # embed_images looks it up in its module
-    t0 = time.perf_counter()
-    result = None
-    for msg in evaluate.embed_images(backend, paths, model_id, batch=batch):
-        if msg[0] == "result":
-            result = msg[1]
-    total = time.perf_counter() - t0
-    evaluate.load_photo = load_photo
-    emb, detected, errors = result
-    assert len(emb) == len(paths) and not errors, errors
-    return total, dict(backend.seconds), int(detected.sum())
+    def timed_crop(self, *args, **kwargs):
+        return backend._timed("align (chip warp)", crop, self, *args, **kwargs)
+
+    images.load_photo, align.Chip.crop = timed_load, timed_crop  # looked up at call time
+    try:
+        t0 = time.perf_counter()
+        result = tasks.run(embeddings.embed_images(backend, paths, model_id, batch=batch))
+        total = time.perf_counter() - t0
+    finally:
+        images.load_photo, align.Chip.crop = load_photo, crop
+    assert len(result.embeddings) == len(paths) and not result.errors, result.errors
+    return total, dict(backend.seconds), int(result.detected.sum())
 
 
 def peer(paths) -> float | None:

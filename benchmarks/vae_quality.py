@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from faceinspector.backend import vae
+from faceinspector.backend import datasets, tasks, vae
 
 
 def detect_rate(backend, frames: np.ndarray, up: int = 128, canvas: int = 160) -> np.ndarray:
@@ -49,17 +49,21 @@ def training_speed(data: vae.ChipData, threads: int, device: str, steps: int = 3
                           sample_every=0)
     sub = vae.ChipData(data.chips[: 64 * (steps + 1)])
     t0 = None
-    for p in vae.train(cfg, data=sub):
-        if p["phase"] != "train":
-            continue
-        if p["step"] == warmup:
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-        if p["step"] == steps:
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            return (steps - warmup) * 64 / (time.perf_counter() - t0)
+    run = vae.train(cfg, data=sub)
+    try:
+        for p in run:
+            if not isinstance(p, tasks.Progress) or p.stage != "train":
+                continue
+            if p.info["step"] == warmup:
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+            if p.info["step"] == steps:
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                return (steps - warmup) * 64 / (time.perf_counter() - t0)
+    finally:
+        run.close()
     raise RuntimeError("too few steps")
 
 
@@ -73,8 +77,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-speed", action="store_true", help="skip the training-speed part")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if not vae.celeba_dir().is_dir():
-        print(f"error: CelebA not found at {vae.celeba_dir()}", file=sys.stderr)
+    if not datasets.celeba_images().is_dir():
+        print(f"error: CelebA not found at {datasets.celeba_images()}", file=sys.stderr)
         return 2
 
     path = Path(args.checkpoint)

@@ -1,5 +1,8 @@
 """Alignment: templates as data, photo -> crop matrices, and the batched warp engine.
 
+Importing this module does not import torch (the GUI imports it before torch is loaded);
+the warp functions import it when first called.
+
 Conventions
 -----------
 * Points are ``(x, y)`` pixels, x to the right, y down, pixel centres at integer coordinates,
@@ -22,10 +25,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 from .types import Crop, Face
 
@@ -275,6 +280,9 @@ def warp_crops(pixels, matrices, size, *, border: str = "reflect", device=None,
 
     Only the photo region the crops read (plus 2 px) is moved and converted to float.
     """
+    import torch  # here, not at import: the GUI imports this module before torch loads
+    import torch.nn.functional as F
+
     if border not in _MODES:
         raise ValueError(f"border must be one of {sorted(_MODES)}, got {border!r}")
     if out not in ("float", "uint8"):
@@ -344,12 +352,83 @@ def warp_crops(pixels, matrices, size, *, border: str = "reflect", device=None,
     return res
 
 
+def to_uint8_hwc(crops: torch.Tensor) -> np.ndarray:
+    """``(N, C, h, w)`` float 0..255 crops -> ``(N, h, w, C)`` uint8 array (rounded, clipped)."""
+    import torch  # noqa: F401 - the tensor methods need it loaded
+
+    return crops.round().clamp(0, 255).to("cpu").byte().permute(0, 2, 3, 1).numpy().copy()
+
+
 def warp_crop(pixels, matrix, size, *, border: str = "reflect",
               antialias: bool = True) -> np.ndarray:
     """One crop as a uint8 ``(h, w, C)`` ndarray; see :func:`warp_crops`."""
     t = warp_crops(pixels, np.asarray(matrix).reshape(1, 2, 3), size, border=border,
                    device="cpu", antialias=antialias, out="uint8")
     return t[0].permute(1, 2, 0).numpy().copy()
+
+
+@dataclass(frozen=True, eq=False)
+class Chip:
+    """What one model sees of a face: a template, an output size and a padding.
+
+    Made by :func:`resolve_chip`, the one place that decides it; everything that crops for a
+    model (predictions, probes, embeddings, evaluations, exports) goes through it.
+    """
+
+    template: Template
+    size: tuple[int, int]
+    padding: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.template.name
+
+    def matrix(self, face: Face) -> np.ndarray:
+        """Photo -> chip matrix for ``face``, float64 ``(2, 3)``."""
+        return crop_matrix(face, self.template, self.size, self.padding)
+
+    def targets(self) -> np.ndarray:
+        """Where the template wants the five points in this chip, float32 ``(5, 2)``."""
+        return self.template.targets(self.size, self.padding).astype(np.float32)
+
+    def crop(self, pixels, face: Face, *, border: str = "reflect",
+             antialias: bool = True) -> Crop:
+        """The chip as a :class:`~.types.Crop` (pixels, matrix, landmarks, targets)."""
+        return make_crop(pixels, face, self.template, self.size, self.padding, border=border,
+                         antialias=antialias)
+
+    def crops(self, pixels, face: Face, transforms=None, *, border: str = "reflect",
+              device=None, out: str = "float") -> torch.Tensor:
+        """The chip under ``(N, 3, 3)`` chip-space transforms, ``(N, C, h, w)`` (see
+        :func:`make_crops`)."""
+        return make_crops(pixels, face, self.template, transforms, self.size, self.padding,
+                          border=border, device=device, out=out)
+
+
+def resolve_chip(spec=None, template: str | Template | None = None) -> Chip:
+    """THE chip rule: the template, size and padding a model sees.
+
+    Parameters
+    ----------
+    spec : the model's chip spec (anything with ``template``, ``size`` and ``padding``, e.g.
+        :class:`~.models.base.ChipSpec`), or None for a bare template at its own size.
+    template : None (or the spec's own template) for the model's own chip; any other template
+        (a name, or a :class:`Template` such as one learned from a data set) forces that
+        template *at the model's input size* and with that template's own padding -- the
+        model's padding belongs to its own template only.
+    """
+    if spec is None:
+        if template is None:
+            raise ValueError("resolve_chip needs a chip spec or a template")
+        t = get_template(template)
+        return Chip(t, t.size, None)
+    own = spec.template
+    forced = template is not None and not (
+        (isinstance(template, str) and template == own)
+        or (isinstance(template, Template) and isinstance(own, Template) and template is own))
+    if not forced:
+        return Chip(get_template(own), _wh(spec.size), spec.padding)
+    return Chip(get_template(template), _wh(spec.size), None)
 
 
 def make_crop(pixels, face: Face, template: str | Template, size=None, padding=None, *,
@@ -384,7 +463,7 @@ def make_crops(pixels, face: Face, template: str | Template, transforms=None, si
 
 
 __all__ = [
-    "TEMPLATES", "Template", "crop_matrix", "get_template", "invert_affine", "make_crop",
-    "make_crops", "map_points", "similarity_transform", "transform_matrices",
-    "transform_matrix", "warp_crop", "warp_crops",
+    "TEMPLATES", "Chip", "Template", "crop_matrix", "get_template", "invert_affine", "make_crop",
+    "make_crops", "map_points", "resolve_chip", "similarity_transform", "to_uint8_hwc",
+    "transform_matrices", "transform_matrix", "warp_crop", "warp_crops",
 ]

@@ -23,10 +23,29 @@ from .types import Detection, Face
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``None`` or "auto" -> CUDA when available, else CPU; anything else is used as given."""
+    """``None`` or "auto" -> CUDA when available, else CPU; "cpu", "cuda" or "cuda:N" as given.
+
+    Raises ``ValueError`` (one line for the user) for an unknown device or a CUDA device that
+    this machine does not have.
+    """
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"unknown device {str(device)!r}; use auto, cpu, cuda or cuda:N") \
+            from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {str(device)!r} is not supported; use auto, cpu, cuda or "
+                         "cuda:N")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r} was asked for, but no CUDA GPU is "
+                             "available here; use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r}: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 
 def _load_nets(device: torch.device):

@@ -1,114 +1,28 @@
-"""Embedding whole data sets and verifying on labelled pairs: photo -> MTCNN -> chip -> embedder.
+"""Verification on labelled data: one pipeline for the CLI (``faceinspector eval``) and the GUI.
 
-Labelled pairs come from an LFW-format pairs file (:func:`eval_pairs`) or a folder with one
-sub-folder per person (:func:`folder_pairs`, :func:`eval_folder`); both end in
-:func:`pairs_report`, which the CLI (``faceinspector eval``) and the GUI's Verification pane share.
-
-Long work is a generator (DESIGN.md rule 3): it yields ``("progress", done, total)`` tuples and
-finally ``("result", value)``; :func:`run` drains one for callers that just want the value.
+Labelled pairs come from an LFW-format pairs file or a folder with one sub-folder per person
+(:func:`folder_pairs`). :func:`verify` embeds every image once
+(:func:`~faceinspector.backend.embeddings.embed_images`: photo -> MTCNN -> central face -> the
+embedder's chip) and scores the pairs with :func:`pairs_report` (LFW protocol: each fold's
+threshold is chosen on the other folds). It is a task (:mod:`~faceinspector.backend.tasks`):
+progress per image, then a :class:`Verification`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
+from . import images as _images
 from . import triplets
-from .images import IMAGE_SUFFIXES, ImageError, load_photo
-from .types import Face
-
-
-def central_face(faces, width: int, height: int) -> Face | None:
-    """The face a portrait data set is about: large and near the centre."""
-    if not faces:
-        return None
-    cx, cy = width / 2, height / 2
-
-    def score(f: Face) -> float:
-        fx, fy = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2
-        off = np.hypot(fx - cx, fy - cy) / max(width, height)
-        return f.width * f.height / (width * height) - 2.0 * off
-
-    return max(faces, key=score)
-
-
-def fallback_face(width: int, height: int, mean_landmarks: np.ndarray | None) -> Face:
-    """When no face is found: the data set's mean landmarks (relative to the image size)."""
-    if mean_landmarks is None:  # LFW deep-funneled geometry (MTCNN means on 250x250)
-        mean_landmarks = np.array([[0.418, 0.452], [0.580, 0.452], [0.499, 0.540],
-                                   [0.430, 0.610], [0.570, 0.610]])
-    lm = (mean_landmarks * [width, height]).astype(np.float32)
-    x1, y1 = lm.min(0) - [0.25 * width * 0.4, 0.25 * height * 0.5]
-    x2, y2 = lm.max(0) + [0.25 * width * 0.4, 0.25 * height * 0.3]
-    return Face((float(x1), float(y1), float(x2), float(y2)), 0.0, lm)
-
-
-class MeanLandmarks:
-    """The running mean of the landmarks (relative to the image size) of the faces found so
-    far in a data set, for :func:`fallback_face` on the images where none is found."""
-
-    def __init__(self):
-        self._sum = np.zeros((5, 2))
-        self.found = 0  # faces found (and averaged) so far
-
-    def face_or_fallback(self, face: Face | None, width: int, height: int) -> Face:
-        """``face`` when one was found (it joins the mean), otherwise :func:`fallback_face`
-        at the mean so far (LFW's geometry before any face has been found)."""
-        if face is not None:
-            self._sum += face.landmarks / [width, height]
-            self.found += 1
-            return face
-        return fallback_face(width, height, self._sum / self.found if self.found else None)
-
-
-def embed_images(backend, paths, model_id: str = "dlib-resnet", batch: int = 32,
-                 template: str | None = None) -> Iterator[tuple]:
-    """Embed the central face of each image.
-
-    Yields ``("progress", done, total)``; finally ``("result", (embeddings (N, D), detected (N,)
-    bool, errors {index: message}))``. Images where no face is found use the data set's mean
-    landmarks; unreadable images get NaN embeddings and an entry in ``errors``.
-    """
-    paths = list(paths)
-    model = backend.model(model_id)
-    out: list[np.ndarray | None] = [None] * len(paths)
-    detected = np.zeros(len(paths), bool)
-    errors: dict[int, str] = {}
-    means = MeanLandmarks()
-    pending_idx, pending_chips = [], []
-
-    def flush():
-        if not pending_chips:
-            return
-        emb = backend.run_model(model_id, np.stack(pending_chips)).embeddings
-        for i, e in zip(pending_idx, emb):
-            out[i] = e
-        pending_idx.clear()
-        pending_chips.clear()
-
-    for i, p in enumerate(paths):
-        try:
-            photo = load_photo(p)
-        except ImageError as exc:
-            errors[i] = str(exc)
-            continue
-        det = backend.detect(photo)
-        face = central_face(det.faces, photo.width, photo.height)
-        detected[i] = face is not None
-        face = means.face_or_fallback(face, photo.width, photo.height)
-        crop = backend.model_crop(photo, face, model_id, template)
-        pending_idx.append(i)
-        pending_chips.append(crop.pixels)
-        if len(pending_chips) >= batch:
-            flush()
-        yield ("progress", i + 1, len(paths))
-    flush()
-    dim = next((len(e) for e in out if e is not None), getattr(model, "dim", 128))
-    emb = np.stack([e if e is not None else np.full(dim, np.nan, np.float32) for e in out]) \
-        if out else np.zeros((0, dim), np.float32)
-    yield ("result", (emb, detected, errors))
+from .embeddings import embed_images
+from .images import IMAGE_SUFFIXES
+from .photos import MeanLandmarks, central_face, fallback_face
+from .tasks import CancelToken, Progress, relay
 
 
 def pair_images(pairs) -> list[str]:
@@ -138,53 +52,6 @@ def pairs_report(emb, images, pairs, metric: str = "l2"):
     dist = np.where(ok, dist, np.nanmax(dist) if ok.any() else 1.0)
     same = np.array([p.same for p in pairs])
     return triplets.verify(dist, same, np.array([p.fold for p in pairs]))
-
-
-def _forward_progress(gen: Iterator[tuple]):
-    """Re-yield the progress of a backend generator and return its result (``yield from``)."""
-    for msg in gen:
-        if msg[0] == "progress":
-            yield msg
-        elif msg[0] == "result":
-            return msg[1]
-    raise RuntimeError("the generator ended without a result")
-
-
-def verify_images(backend, root, images, pairs, model_id: str = "dlib-resnet",
-                  metric: str = "l2") -> Iterator[tuple]:
-    """Embed ``images`` (paths relative to ``root``) and verify ``pairs`` of them.
-
-    Yields ``("progress", done, total)`` per image (:func:`embed_images`); finally
-    ``("result", (VerificationReport, embeddings, detected, errors))`` -- the report from
-    :func:`pairs_report`, the rest from :func:`embed_images`.
-    """
-    root = Path(root)
-    emb, detected, errors = yield from _forward_progress(
-        embed_images(backend, [root / n for n in images], model_id))
-    yield ("result", (pairs_report(emb, images, pairs, metric), emb, detected, errors))
-
-
-def _evaluate(backend, root, images, pairs, model_id: str, metric: str,
-              **info) -> Iterator[tuple]:
-    """:func:`verify_images`, finishing with ``("result", (report, pairs, info))`` (what
-    :func:`eval_pairs` and :func:`eval_folder` yield); ``info`` adds to the run's summary."""
-    report, _, detected, errors = yield from _forward_progress(
-        verify_images(backend, root, images, pairs, model_id, metric))
-    info = {"images": len(images), "detected": int(detected.sum()), "errors": errors,
-            "model": model_id, "metric": metric, **info}
-    yield ("result", (report, pairs, info))
-
-
-def eval_pairs(backend, pairs_file, root=None, model_id: str = "dlib-resnet",
-               metric: str = "l2", folds: int | None = None) -> Iterator[tuple]:
-    """LFW-protocol verification from a pairs file; images under ``root`` (default: the
-    ``lfw-deepfunneled`` folder beside the pairs file). Yields progress, then
-    ``("result", (VerificationReport, pairs, info))``."""
-    pairs = triplets.read_pairs(Path(pairs_file))
-    if folds:
-        pairs = [p for p in pairs if p.fold < folds]
-    yield from _evaluate(backend, pairs_file_root(pairs_file, root), pair_images(pairs), pairs,
-                         model_id, metric)
 
 
 # ---------------------------------------------------------------- labelled folders (eval folder)
@@ -266,27 +133,113 @@ def check_folder_pairs(pairs, where, min_images: int = 2) -> int:
     return n_same
 
 
-def eval_folder(backend, root, model_id: str = "dlib-resnet", metric: str = "l2",
-                min_images: int = 2, max_people: int | None = None, mode: str = "balanced",
-                max_pairs: int = 50_000, folds: int = 10, seed: int = 0) -> Iterator[tuple]:
-    """Like :func:`eval_pairs`, on a folder with one sub-folder per person (pairs from
-    :func:`folder_pairs`). Yields progress, then ``("result", (VerificationReport, pairs,
-    info))``; ``info`` also has the pair ``mode`` and the counts of ``people``, ``same`` and
-    ``different`` pairs. Raises ``ValueError`` when the folder makes no usable pairs."""
-    root = Path(root)
-    images, pairs = folder_pairs(root, min_images, max_people, mode, max_pairs, folds, seed)
-    n_same = check_folder_pairs(pairs, root, min_images)
-    yield from _evaluate(backend, root, images, pairs, model_id, metric, mode=mode,
-                         people=len({n.split("/")[0] for n in images}), same=n_same,
-                         different=len(pairs) - n_same)
+def check_pairs_root(pairs_file, root=None) -> Path:
+    """The image folder of a pairs file (:func:`pairs_file_root`); ``ValueError`` if missing."""
+    root = pairs_file_root(pairs_file, root)
+    if not root.is_dir():
+        raise ValueError(f"the images of {Path(pairs_file).name} are expected in {root}, which "
+                         "is not a folder (give the image folder with --root)")
+    return root
 
 
-def run(gen: Iterator[tuple], progress=None):
-    """Drain a backend generator; call ``progress(done, total)`` on progress; return the result."""
-    for msg in gen:
-        if msg[0] == "progress":
-            if progress:
-                progress(msg[1], msg[2])
-        elif msg[0] == "result":
-            return msg[1]
-    raise RuntimeError("the generator ended without a result")
+@dataclass(frozen=True, eq=False)
+class Verification:
+    """A labelled set embedded and verified.
+
+    ``images`` are paths relative to ``root``; ``embeddings`` has a row per image (NaN for an
+    unreadable one), ``detected`` says where MTCNN found a face; ``info`` holds the counts a
+    report prints (people, same and different pairs, pair mode).
+    """
+
+    source: Path  # the pairs file or the folder
+    kind: str  # "pairs" or "folder"
+    root: Path  # where the images are
+    model_id: str
+    metric: str
+    images: tuple[str, ...]
+    pairs: tuple  # triplets.Pair
+    embeddings: np.ndarray
+    detected: np.ndarray
+    errors: dict
+    report: object  # triplets.VerificationReport
+    seconds: float
+    info: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def folds(self) -> int:
+        return len({p.fold for p in self.pairs})
+
+    def with_metric(self, metric: str) -> "Verification":
+        """The same embeddings under another distance (cheap: no model runs)."""
+        return dataclasses.replace(self, metric=metric, report=pairs_report(
+            self.embeddings, self.images, self.pairs, metric))
+
+
+def labelled_pairs(source, root=None, min_images: int = 2, max_people: int | None = None,
+                   mode: str = "balanced", max_pairs: int = 50_000, folds: int | None = None,
+                   seed: int = 0) -> tuple[str, Path, list[str], list, dict]:
+    """``(kind, root, images, pairs, info)`` of a pairs file or a folder of people.
+
+    A folder: :func:`folder_pairs` with ``folds`` (default 10) folds by person. A pairs file:
+    its pairs (only the first ``folds`` folds when given), images under ``root`` (default the
+    ``lfw-deepfunneled`` folder beside it). Raises ``ValueError`` with what is wrong.
+    """
+    source = Path(source)
+    if source.is_dir():
+        names, pairs = folder_pairs(source, min_images, max_people, mode, max_pairs,
+                                    folds or 10, seed)
+        n_same = check_folder_pairs(pairs, source.name, min_images)
+        info = {"mode": mode, "people": len({n.split("/")[0] for n in names}),
+                "same": n_same, "different": len(pairs) - n_same}
+        return "folder", source, names, pairs, info
+    if not source.is_file():
+        raise ValueError(f"{source} is neither a pairs file nor a folder of people")
+    pairs = triplets.read_pairs(source)
+    if folds:
+        pairs = [p for p in pairs if p.fold < folds]
+    n_same = sum(p.same for p in pairs)
+    info = {"same": n_same, "different": len(pairs) - n_same}
+    return "pairs", check_pairs_root(source, root), pair_images(pairs), pairs, info
+
+
+def verify(backend, source, model_id: str = "dlib-resnet", metric: str = "l2", root=None,
+           min_images: int = 2, max_people: int | None = None, mode: str = "balanced",
+           max_pairs: int = 50_000, folds: int | None = None, seed: int = 0,
+           cancel: CancelToken | None = None):
+    """Task: embed a labelled set (:func:`labelled_pairs`) and verify its pairs.
+
+    Same pipeline for every caller: MTCNN -> central face -> the embedder's chip -> batched
+    embedder -> distances -> LFW protocol. Yields :class:`Progress` per image and returns a
+    :class:`Verification`.
+    """
+    t0 = time.perf_counter()
+    kind, root, names, pairs, info = labelled_pairs(source, root, min_images, max_people, mode,
+                                                    max_pairs, folds, seed)
+    emb = yield from relay(embed_images(backend, [root / n for n in names], model_id,
+                                        cancel=cancel), stage="embed")
+    report = pairs_report(emb.embeddings, names, pairs, metric)
+    info = {"images": len(names), "detected": int(emb.detected.sum()),
+            "unreadable": len(emb.errors), **info}
+    yield Progress(len(names), len(names), "Verified", "verify")
+    return Verification(Path(source), kind, root, model_id, metric, tuple(names), tuple(pairs),
+                        emb.embeddings, emb.detected, emb.errors, report,
+                        time.perf_counter() - t0, info)
+
+
+def pair_preview(backend, root: Path, a: str, b: str, model_id: str, side: int = 220):
+    """The two images of a pair (at most ``side`` px) and the chips the embedder saw, found
+    the way :func:`verify` found them."""
+    out = []
+    for name in (a, b):
+        photo = _images.load_photo(Path(root) / name)
+        face = central_face(backend.detect(photo).faces, photo.width, photo.height)
+        face = face or fallback_face(photo.width, photo.height, None)
+        chip = backend.model_crop(photo, face, model_id).pixels
+        out.append((_images.downscale(photo.pixels, side)[0], chip))
+    return tuple(out)
+
+
+__all__ = ["PAIR_MODES", "MeanLandmarks", "Verification", "central_face", "check_folder_pairs",
+           "check_pairs_root", "fallback_face", "folder_pairs", "folder_people",
+           "labelled_pairs", "pair_images", "pair_preview", "pairs_file_root", "pairs_report",
+           "verify"]

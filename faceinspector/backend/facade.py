@@ -114,7 +114,6 @@ class Backend:
         """The same face under several templates (default: all of them)."""
         return {t: self.crop(photo, face, t) for t in (templates or self.templates())}
 
-
     # ------------------------------------------------------------------------------ models
 
     def model_cards(self) -> list[zoo.ModelCard]:
@@ -147,13 +146,16 @@ class Backend:
         return self.add_model(load_user_model(path, sidecar=sidecar, device=self.device))
 
     def model_crop(self, photo: Photo | np.ndarray, face: Face, model_id: str,
-                   template: str | None = None, border: str = "reflect") -> Crop:
-        """The crop ``model_id`` sees: its own template, or ``template`` at the model's size."""
-        spec = self.model(model_id).spec
-        if template is None or template == spec.template:
-            return self.crop(photo, face, spec.template, size=spec.size, padding=spec.padding,
-                             border=border)
-        return self.crop(photo, face, template, size=spec.size, border=border)
+                   template=None, border: str = "reflect") -> Crop:
+        """The crop ``model_id`` sees: its own chip, or ``template`` forced at the model's size
+        (:func:`~faceinspector.backend.align.resolve_chip`)."""
+        pixels = photo.pixels if isinstance(photo, Photo) else photo
+        return align.resolve_chip(self.model(model_id).spec, template).crop(pixels, face,
+                                                                            border=border)
+
+    def chip(self, model_id: str, template=None) -> align.Chip:
+        """The chip rule for ``model_id`` (its own template, or ``template`` forced)."""
+        return align.resolve_chip(self.model(model_id).spec, template)
 
     def predict(self, photo: Photo | np.ndarray, face: Face, model_id: str,
                 template: str | None = None) -> Prediction:
@@ -167,10 +169,15 @@ class Backend:
         with self._lock:
             return model.predict(chips)
 
-    def predict_raw_vs_aligned(self, photo, face: Face, model_ids) -> dict[str, tuple]:
-        """{model_id: (prediction on the raw box crop, prediction on the model's aligned crop)}."""
-        return {m: (self.predict(photo, face, m, template="raw"), self.predict(photo, face, m))
-                for m in model_ids}
+    def add_user_model(self, path, sidecar=None) -> list:
+        """Load a user's TorchScript/ONNX file (+ JSON sidecar), register it and return every
+        model card (the new one included)."""
+        self.load_user_model(path, sidecar)
+        return self.model_cards()
+
+    def template_descriptions(self) -> dict[str, str]:
+        """{template name: one line} for every known template."""
+        return {t: align.get_template(t).description for t in self.templates()}
 
 
 def demo_photo_paths() -> list[Path]:

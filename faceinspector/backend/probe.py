@@ -24,12 +24,17 @@ ekld
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from . import align
+from .tasks import CancelToken, Progress, check
 from .types import Face
 
 
@@ -42,15 +47,13 @@ class Transform:
 
 
 def model_crops(backend, photo, face: Face, model_id: str, dx, dy, angle=0.0, scale=1.0,
-                template: str | None = None, border: str = "reflect") -> torch.Tensor:
-    """(N, 3, h, w) crops of ``face`` as ``model_id`` sees it, under N transforms (broadcast)."""
-    spec = backend.model(model_id).spec
-    t = spec.template if template is None else template
-    padding = spec.padding if t == spec.template else None
+                template=None, border: str = "reflect") -> torch.Tensor:
+    """(N, 3, h, w) crops of ``face`` as ``model_id`` sees it (:func:`align.resolve_chip`),
+    under N transforms (broadcast)."""
+    chip = align.resolve_chip(backend.model(model_id).spec, template)
     pixels = photo.pixels if hasattr(photo, "pixels") else photo
-    tr = align.transform_matrices(spec.size, dx, dy, angle, scale)
-    return align.make_crops(pixels, face, t, tr, size=spec.size, padding=padding, border=border,
-                            device=backend.device)
+    tr = align.transform_matrices(chip.size, dx, dy, angle, scale)
+    return chip.crops(pixels, face, tr, border=border, device=backend.device)
 
 
 def sweep_probs(backend, photo, face: Face, model_id: str, dx, dy, angle=0.0, scale=1.0,
@@ -175,22 +178,33 @@ def aggregate(model_id: str, labels, samples: list[FaceSamples]) -> Metrics:
     )
 
 
-def face_metrics(backend, photo, face, model_id: str, **kw) -> Metrics:
+def face_metrics(backend, photo, face, model_id: str, max_shift: int = 8, **kw) -> Metrics:
+    """Invariance metrics of one model on one face (random shifts up to ``max_shift`` px)."""
     model = backend.model(model_id)
-    return aggregate(model_id, model.labels, [sample_face(backend, photo, face, model_id, **kw)])
+    return aggregate(model_id, model.labels, [sample_face(
+        backend, photo, face, model_id, max_shift=int(max_shift), **kw)])
 
 
-def folder_metrics(backend, items, model_ids, **kw):
-    """Metrics over many faces. ``items`` yields (photo, face). A generator: yields
-    ``("progress", done, None)`` per face and finally ``("result", {model_id: Metrics})``."""
+def sample_faces(backend, items, model_ids, total: int = 0,
+                 cancel: CancelToken | None = None, **kw):
+    """Task: :func:`sample_face` for every (photo, face) of ``items`` and every model (face
+    ``k`` is seeded with ``k``); yields :class:`Progress` per face and returns
+    ``{model_id: [FaceSamples per face]}``."""
     samples: dict[str, list[FaceSamples]] = {m: [] for m in model_ids}
-    done = 0
-    for photo, face in items:
+    for done, (photo, face) in enumerate(items, 1):
+        check(cancel)
         for m in model_ids:
-            samples[m].append(sample_face(backend, photo, face, m, seed=done, **kw))
-        done += 1
-        yield ("progress", done, None)
-    yield ("result", {m: aggregate(m, backend.model(m).labels, s) for m, s in samples.items()})
+            samples[m].append(sample_face(backend, photo, face, m, seed=done - 1, **kw))
+        yield Progress(done, total, "Probing faces", "probe")
+    return samples
+
+
+def folder_metrics(backend, items, model_ids, total: int = 0,
+                   cancel: CancelToken | None = None, **kw):
+    """Task: invariance metrics over many faces. ``items`` yields (photo, face); yields
+    :class:`Progress` per face and returns ``{model_id: Metrics}``."""
+    samples = yield from sample_faces(backend, items, model_ids, total, cancel, **kw)
+    return {m: aggregate(m, backend.model(m).labels, s) for m, s in samples.items()}
 
 
 #: default sweep ranges: name -> values (the probe pane's sliders span the same ranges)
@@ -221,3 +235,122 @@ def one_d_sweeps(backend, photo, face, model_id: str, base: Transform = Transfor
     p = sweep_probs(backend, photo, face, model_id, np.array(cols["dx"]), np.array(cols["dy"]),
                     np.array(cols["angle"]), np.array(cols["scale"]), template, border)
     return {name: (np.asarray(values[name]), p[a:b]) for name, (a, b) in spans.items()}
+
+
+# --------------------------------------------------------------------------- the live probe
+#
+# The Probe pane's sliders are in pixels of a *reference* model's crop (the first model it
+# shows); every other model is moved by the same fraction of its own crop: ``unit`` is that
+# model's crop width over the reference's (1.0 for the reference itself).
+
+
+@dataclass(frozen=True, eq=False)
+class ProbeView:
+    """Live probe result: the selected models' probabilities on the untransformed crop and on
+    the transformed one, and the first model's two crops (what the pane shows)."""
+
+    transform: tuple[float, float, float, float]  # dx, dy (reference px), angle, scale
+    model_ids: tuple[str, ...]
+    labels: dict  # model id -> class names
+    base: dict  # model id -> (C,) probabilities, untransformed (empty: not asked for)
+    probs: dict  # model id -> (C,) probabilities, transformed
+    errors: dict  # model id -> one line
+    crop_model: str = ""
+    original: np.ndarray | None = None  # uint8 (h, w, 3)
+    moved: np.ndarray | None = None
+    landmarks: np.ndarray | None = None  # (5, 2) in the untransformed crop
+    moved_landmarks: np.ndarray | None = None
+    targets: np.ndarray | None = None  # where the template wants the landmarks
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class ProbeSweep:
+    """One model's four one-parameter sweeps around the untransformed crop."""
+
+    model_id: str
+    labels: tuple[str, ...]
+    sweeps: dict  # name -> (values in reference units (K,), probabilities (K, C))
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class ProbeHeat:
+    """Rows ``rows[0]:rows[1]`` (dy) of a dx × dy grid of one model's probabilities (offsets in
+    reference px); the pane puts the pieces together."""
+
+    model_id: str
+    labels: tuple[str, ...]
+    offsets: np.ndarray  # (K,)
+    grid: np.ndarray  # (rows, K, C), [dy, dx]
+    rows: tuple[int, int] = (0, 0)
+    seconds: float = 0.0
+
+
+def probe_live(backend, photo, face: Face, model_ids, units: dict, transform,
+               template=None, border: str = "reflect", with_base: bool = True,
+               cancel: CancelToken | None = None) -> ProbeView:
+    """Every model on the transformed crop, and with ``with_base`` on the untransformed one
+    too (one batch per model; the pane asks for the untransformed part once per face, model,
+    template and border). ``transform`` is (dx, dy, angle, scale), dx/dy in reference px."""
+    t0 = time.perf_counter()
+    dx, dy, angle, scale = (float(v) for v in transform)
+    labels, base, probs, errors, shown = {}, {}, {}, {}, {}
+    k = 1 if with_base else 0  # index of the transformed crop in the batch
+    for mid in model_ids:
+        check(cancel)
+        u = float(units.get(mid, 1.0))
+        try:
+            crops = model_crops(backend, photo, face, mid, [0.0, dx * u][-1 - k:],
+                                [0.0, dy * u][-1 - k:], [0.0, angle][-1 - k:],
+                                [1.0, scale][-1 - k:], template, border)
+            out = backend.run_model(mid, crops)
+            if out.probs is None or not out.probs.size:
+                raise ValueError(f"{mid} gives no class probabilities")
+            labels[mid], probs[mid] = tuple(out.labels), out.probs[k]
+            if with_base:
+                base[mid] = out.probs[0]
+        except Exception as exc:  # noqa: BLE001 - shown next to that model
+            errors[mid] = " ".join(str(exc).split()) or type(exc).__name__
+            continue
+        if not shown:
+            chip = align.resolve_chip(backend.model(mid).spec, template)
+            m = np.vstack([chip.matrix(face), [0.0, 0.0, 1.0]])
+            moved = align.transform_matrix(chip.size, dx * u, dy * u, angle, scale) @ m
+            pix = align.to_uint8_hwc(crops)
+            shown = dict(crop_model=mid, moved=pix[k],
+                         moved_landmarks=align.map_points(moved[:2], face.landmarks)
+                         .astype(np.float32), targets=chip.targets())
+            if with_base:
+                shown.update(original=pix[0], landmarks=align.map_points(
+                    m[:2], face.landmarks).astype(np.float32))
+    return ProbeView((dx, dy, angle, scale), tuple(model_ids), labels, base, probs, errors,
+                     seconds=time.perf_counter() - t0, **shown)
+
+
+def probe_sweep(backend, photo, face: Face, model_id: str, unit: float, values: dict,
+                template=None, border: str = "reflect") -> ProbeSweep:
+    """dx, dy, angle and scale swept one at a time (one batch); ``values`` in reference units."""
+    t0 = time.perf_counter()
+    scaled = {k: (np.asarray(v, float) * unit if k in ("dx", "dy") else np.asarray(v, float))
+              for k, v in values.items()}
+    out = one_d_sweeps(backend, photo, face, model_id, template=template, border=border,
+                       values=scaled)
+    sweeps = {k: (np.asarray(values[k], float), probs) for k, (_v, probs) in out.items()}
+    return ProbeSweep(model_id, tuple(backend.model(model_id).labels), sweeps,
+                      time.perf_counter() - t0)
+
+
+def probe_heat(backend, photo, face: Face, model_id: str, unit: float, radius: float,
+               n: int = 21, rows: tuple[int, int] | None = None, template=None,
+               border: str = "reflect") -> ProbeHeat:
+    """An ``n`` × ``n`` shift grid over ±``radius`` reference px (only the dy rows ``rows``,
+    so a big model's grid can be computed in pieces), one batched warp + forward."""
+    t0 = time.perf_counter()
+    a, b = (0, n) if rows is None else rows
+    offs = np.linspace(-radius, radius, n)  # what shift_grid does, exactly n steps
+    dy, dx = np.meshgrid(offs[a:b] * unit, offs * unit, indexing="ij")
+    probs = sweep_probs(backend, photo, face, model_id, dx.ravel(), dy.ravel(),
+                        template=template, border=border)
+    return ProbeHeat(model_id, tuple(backend.model(model_id).labels), offs,
+                     probs.reshape(b - a, n, -1), (a, b), time.perf_counter() - t0)

@@ -8,6 +8,7 @@ y down, with pixel centres at integer coordinates (the OpenCV convention).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -115,3 +116,48 @@ class Prediction:
         value = float(out.values[i]) if out.values is not None else None
         emb = out.embeddings[i] if out.embeddings is not None else None
         return cls(out.model_id, tuple(out.labels), probs, crop, value, emb)
+
+
+@dataclass(frozen=True, eq=False)
+class FaceRef:
+    """One face of one photo, as every pane, task, list and export refers to it.
+
+    Identity is the photo's path and the face's index in its detection (:attr:`key`); ``face``
+    carries the box and landmarks so a task need not detect again, and ``photo`` the pixels
+    when the caller still holds them (otherwise a task reads the file again).
+
+    Attributes
+    ----------
+    path : the photo file.
+    index : the face's position in the photo's detections (0-based).
+    face : the detected face.
+    photo : the loaded photo, or None.
+    count : faces detected in the photo (0: unknown).
+    """
+
+    path: Path
+    index: int
+    face: Face
+    photo: Photo | None = None
+    count: int = 0
+
+    @property
+    def key(self) -> tuple:
+        """A hashable identity: (path, index, rounded box) -- the box tells a re-detection
+        with other settings apart."""
+        return (str(self.path), int(self.index),
+                tuple(round(float(v), 1) for v in self.face.box))
+
+    @property
+    def label(self) -> str:
+        """``<file stem> #<face number>`` for lists and plots."""
+        return f"{Path(self.path).stem} #{self.index + 1}"
+
+    def with_photo(self, photo: Photo | None) -> "FaceRef":
+        """The same face with (or without) the photo's pixels attached."""
+        from dataclasses import replace
+
+        return replace(self, photo=photo)
+
+    def without_photo(self) -> "FaceRef":
+        return self.with_photo(None)

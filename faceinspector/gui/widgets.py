@@ -26,7 +26,7 @@ from PySide6.QtGui import QColor, QDrag, QFont, QImage, QLinearGradient, QPainte
 from PySide6.QtWidgets import (QApplication, QComboBox, QLabel, QSizePolicy, QToolTip,
                                QVBoxLayout, QWidget)
 
-from . import convert, jobs, theme
+from . import convert, theme
 from .workers import WorkerSlot
 
 METRIC_NAMES = {"l2": "L2", "sq-l2": "squared L2", "cosine": "cosine"}
@@ -344,22 +344,52 @@ class CropCanvas(QWidget):
         painter.end()
 
 
-class LazyPlot(QWidget):
-    """A :class:`~faceinspector.gui.plot.PlotCanvas` made once matplotlib has been imported on
-    the io lane (:func:`~faceinspector.gui.jobs.preload_plotting`); a note until then."""
+def preload_plotting() -> bool:
+    """Import matplotlib and its Qt canvas module and draw once off-screen (io lane), so the
+    GUI thread does not stall ~1.5 s on the first plot. Creates no widget."""
+    from matplotlib.backends import backend_qtagg  # noqa: F401 - imports only
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    def __init__(self, ctx, note: str, figsize=(5.0, 3.5), parent=None) -> None:
+    fig = Figure(figsize=(2, 1.5))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], label="warm-up")
+    ax.set_title("warm-up")
+    ax.legend()
+    FigureCanvasAgg(fig).draw()
+    return True
+
+
+class LazyPlot(QWidget):
+    """A :class:`~faceinspector.gui.plot_canvas.PlotCanvas` made once matplotlib has been
+    imported on the io lane (:func:`preload_plotting`); a note until then.
+
+    Either ask for a drawing with :meth:`request` (drawn as soon as the canvas exists, latest
+    request wins) or call :meth:`ensure` and set the canvas up when :attr:`ready` fires.
+    """
+
+    ready = Signal(object)  # the canvas, once
+
+    def __init__(self, ctx, note: str, figsize=(5.0, 3.5), canvas_min: tuple | None = None,
+                 parent=None) -> None:
         super().__init__(parent)
-        self.figsize, self.canvas, self._pending = figsize, None, None
+        self.figsize, self.canvas_min = figsize, canvas_min
+        self.canvas, self._pending = None, None
         self.note = muted(note)
         self.note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.note.setMinimumSize(160, 120)
+        self.note.setWordWrap(True)
+        self.note.setMinimumSize(160, 90)
         self.box = QVBoxLayout(self)
         self.box.setContentsMargins(0, 0, 0, 0)
         self.box.addWidget(self.note)
         self.slot = WorkerSlot(ctx.pool, "io", "plot-preload", self)
         self.slot.result.connect(self._make)
         self.slot.error.connect(self.note.setText)
+
+    def ensure(self) -> None:
+        """Start making the canvas (no-op once it exists or while it is being made)."""
+        if self.canvas is None and not self.slot.busy:
+            self.slot.submit(preload_plotting)
 
     def request(self, draw) -> None:
         """Call ``draw(canvas)`` now, or as soon as the canvas exists (latest wins)."""
@@ -368,16 +398,18 @@ class LazyPlot(QWidget):
             return
         self._pending = draw
         self.note.setText("Loading matplotlib…")
-        if not self.slot.busy:
-            self.slot.submit(jobs.preload_plotting)
+        self.ensure()
 
     def _make(self, _ok) -> None:
         if self.canvas is None:
-            from .plot import PlotCanvas
+            from .plot_canvas import PlotCanvas
 
             self.canvas = PlotCanvas(self, figsize=self.figsize)
+            if self.canvas_min:
+                self.canvas.setMinimumSize(*self.canvas_min)
             self.box.replaceWidget(self.note, self.canvas)
             self.note.hide()
+            self.ready.emit(self.canvas)
         draw, self._pending = self._pending, None
         if draw is not None:
             draw(self.canvas)
@@ -386,4 +418,4 @@ class LazyPlot(QWidget):
 __all__ = ["METRIC_NAMES", "METRIC_RANGE", "MIME_FACE", "THRESHOLDS", "CropCanvas", "HeatMap",
            "LazyPlot",
            "chip_pixmap", "colormap", "default_threshold", "face_mime", "fill_embedders",
-           "muted", "on_screen", "read_face_mime"]
+           "muted", "on_screen", "preload_plotting", "read_face_mime"]

@@ -5,10 +5,12 @@ Three pieces:
 :class:`LaneWorker`
     A ``QObject`` moved to its own ``QThread`` (a *lane*). It runs jobs one at a time and reports
     through four signals, ``progress``, ``result``, ``error`` and ``finished``, each tagged with
-    the job id. A job is a plain function or a generator: a generator's yields are results (or
-    :class:`Progress` values), and its cancel flag is checked between yields, so cancelling
-    stops it at the next step. Workers never touch widgets: they emit numpy arrays and frozen
-    dataclasses only.
+    the job id. A job is a plain function or a task generator (:mod:`faceinspector.backend.tasks`:
+    it yields :class:`Progress` and partial results and returns its result; each partial result
+    and the return value arrive as ``result``). The job's :class:`CancelToken` is passed as
+    ``cancel=`` when the function takes it and checked between yields, so cancelling stops it at
+    the next step. Workers never touch widgets: they emit numpy arrays and frozen dataclasses
+    only.
 :class:`WorkerPool`
     A few long-lived lanes shared by all panes (``io`` for file reading, ``detect`` and
     ``compute`` for torch: on a 2-core CPU at most two torch jobs run at once). It owns the
@@ -30,9 +32,11 @@ import logging
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+
+from ..backend.tasks import Cancelled, CancelToken, Progress
 
 log = logging.getLogger(__name__)
 
@@ -40,38 +44,6 @@ LANES = ("io", "detect", "compute")
 #: Lane threads run this much "nicer" than the GUI thread (Linux: per-thread nice value,
 #: inherited by the torch/OpenMP threads they start), so a busy CPU still serves the GUI first.
 LANE_NICENESS = 10
-
-
-class Progress(NamedTuple):
-    """What a generator job yields to report progress (``total == 0``: unknown)."""
-
-    done: int
-    total: int = 0
-    text: str = ""
-
-
-class Cancelled(Exception):
-    """Raised by :meth:`CancelToken.check` inside a job that was cancelled."""
-
-
-class CancelToken:
-    """The cancel flag a job checks between steps (thread-safe)."""
-
-    __slots__ = ("_event",)
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        if self._event.is_set():
-            raise Cancelled
 
 
 def one_line(exc: BaseException) -> str:
@@ -162,14 +134,20 @@ class LaneWorker(QObject):
             if _wants_cancel(job.fn):
                 kwargs["cancel"] = token
             out = job.fn(*job.args, **kwargs)
-            if isinstance(out, Generator):
+            if isinstance(out, Generator):  # the task protocol (backend/tasks.py)
                 try:
-                    for item in out:
+                    while not token.cancelled:
+                        try:
+                            item = next(out)
+                        except StopIteration as stop:  # the task's return value
+                            if stop.value is not None and not token.cancelled:
+                                self.result.emit(job.id, stop.value)
+                            break
                         if token.cancelled:
                             break
                         if isinstance(item, Progress):
                             self.progress.emit(job.id, item)
-                        else:
+                        else:  # a partial result
                             self.result.emit(job.id, item)
                 finally:
                     out.close()

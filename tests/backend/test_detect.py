@@ -9,10 +9,13 @@ from faceinspector.backend.detect import MTCNNDetector, box_iou, match_faces, pi
 def test_demo_photos_have_23_faces_with_landmarks_inside_boxes(demo_detections, demo_photos):
     counts = [len(d.faces) for d in demo_detections]
     assert counts == [3, 3, 3, 5, 5, 4]
+    scores = np.array([f.score for d in demo_detections for f in d.faces])
+    # O-Net keeps a face above 0.7; two side faces of sample2 score 0.78 and 0.81, the rest > 0.9
+    assert np.all((scores > 0.7) & (scores <= 1.0))
+    assert (scores > 0.9).sum() == 21
     for det, photo in zip(demo_detections, demo_photos):
         for f in det.faces:
             x1, y1, x2, y2 = f.box
-            assert 0.9 <= f.score <= 1.0 or f.score > 0.7
             assert f.landmarks.shape == (5, 2) and f.landmarks.dtype == np.float32
             lx, ly = f.landmarks[:, 0], f.landmarks[:, 1]
             assert np.all((lx > x1 - 5) & (lx < x2 + 5) & (ly > y1 - 5) & (ly < y2 + 5))
@@ -39,7 +42,7 @@ def test_skipping_large_pyramid_levels_matches_full_resolution(backend, demo_pho
 def test_no_face_in_a_blank_or_noise_image(backend):
     assert backend.detect(np.full((300, 400, 3), 128, np.uint8)).faces == ()
     noise = np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)
-    assert len(backend.detect(noise).faces) <= 1  # noise rarely looks like a face
+    assert backend.detect(noise).faces == ()
 
 
 def test_tiny_and_odd_inputs(backend):
@@ -53,4 +56,13 @@ def test_helpers():
     assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
     assert abs(box_iou((0, 0, 10, 10), (5, 0, 15, 10)) - 1 / 3) < 1e-9
     assert pick_device("cpu").type == "cpu"
-    assert pick_device("auto").type in ("cpu", "cuda")
+    import torch
+
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="unknown device 'banana'"):
+        pick_device("banana")
+    with pytest.raises(ValueError, match="not supported"):
+        pick_device("mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            pick_device("cuda")

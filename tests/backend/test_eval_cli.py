@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from faceinspector import cli
 from faceinspector.backend import evaluate
+from faceinspector.cli import cmd_eval
 from faceinspector.backend.triplets import Pair
 
 from ..conftest import shared_data
@@ -65,7 +65,7 @@ def test_folder_pairs_are_balanced_and_person_disjoint(people):
 
 
 def test_cli_pair_modes_match_the_backend():
-    assert cli.PAIR_MODES == evaluate.PAIR_MODES
+    assert cmd_eval.PAIR_MODES == evaluate.PAIR_MODES
 
 
 def test_pairs_report_and_folder_check():

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from faceinspector.backend import align
-from faceinspector.backend import experiment as ex
 from faceinspector.backend.models import demo
+from faceinspector.studies import mismatch as ex
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -81,7 +81,7 @@ def test_mismatch_cli_end_to_end_tiny(tmp_path, capsys):
 
 
 def test_report_from_a_synthetic_result(tmp_path):
-    from faceinspector.report_html import write_mismatch_report
+    from faceinspector.studies.report_html import write_mismatch_report
 
     rng = np.random.default_rng(0)
     rows, p_male = [], {}

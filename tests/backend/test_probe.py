@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from faceinspector.backend import tasks
 from faceinspector.backend import align, probe
 from faceinspector.backend.models.base import ChipSpec, FaceModel
 from faceinspector.backend.types import Face
@@ -111,8 +112,9 @@ def test_real_gender_model_metrics_on_a_demo_face(backend, demo_photos, demo_det
 
 def test_folder_metrics_generator(backend, demo_photos, demo_detections):
     items = [(demo_photos[0], f) for f in demo_detections[0].faces[:2]]
-    msgs = list(probe.folder_metrics(backend, items, ["dlib-gender"], pairs=8, one_px=8,
-                                     transforms=8))
-    assert [m[0] for m in msgs] == ["progress", "progress", "result"]
-    res = msgs[-1][1]["dlib-gender"]
+    seen = []
+    result = tasks.run(probe.folder_metrics(backend, items, ["dlib-gender"], total=2, pairs=8,
+                                            one_px=8, transforms=8), on_progress=seen.append)
+    assert [(p.done, p.total) for p in seen] == [(1, 2), (2, 2)]
+    res = result["dlib-gender"]
     assert res.faces == 2 and "consistency" in res.as_row()

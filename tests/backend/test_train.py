@@ -1,24 +1,26 @@
 """Demo-model training (issue 8): loops improve, cancel, checkpoints load without pickle and the
-shipped ones reproduce their recorded CelebA test accuracy."""
+shipped ones reproduce their recorded CelebA test accuracy (faceinspector.studies)."""
 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from faceinspector.backend import train as tr
+from faceinspector.backend import datasets, tasks
 from faceinspector.backend.models import demo
+from faceinspector.studies import celeba
+from faceinspector.studies import demo_training as tr
+from faceinspector.studies.metrics import class_metrics, evaluate_model
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def celeba_root() -> Path:
-    if not (SHARED_DATA / "celeba" / tr.IMAGE_DIR).is_dir():
+    if not (SHARED_DATA / "celeba" / datasets.CELEBA_IMAGES).is_dir():
         pytest.skip(f"{SHARED_DATA / 'celeba'} is not here (../shared/data is optional)")
     return SHARED_DATA
 
@@ -58,7 +60,7 @@ def test_augment_batch():
 def test_class_metrics_balanced_and_f1():
     y = np.array([1] * 8 + [0] * 2)
     p = np.ones(10, int)  # always "male"
-    m = tr.class_metrics(y, p)
+    m = class_metrics(y, p)
     assert m["accuracy"] == pytest.approx(0.8)
     assert m["balanced_accuracy"] == pytest.approx(0.5)
     assert m["f1_0"] == 0.0 and m["f1_1"] == pytest.approx(2 * 8 / (2 * 8 + 2))
@@ -68,42 +70,60 @@ def test_class_metrics_balanced_and_f1():
 def test_train_cnn_improves_and_yields_progress():
     xtr, ytr = synthetic_chips(24, 0)
     xva, yva = synthetic_chips(8, 1)
-    events = list(tr.train_cnn("celeba-cnn-naive", epochs=3, batch_size=8, lr=3e-3,
-                               data={"train": (xtr, ytr), "val": (xva, yva)}, log_every=1))
-    steps = [e for e in events if e["event"] == "step"]
-    epochs = [e for e in events if e["event"] == "epoch"]
-    done = events[-1]
-    assert done["event"] == "done" and not done["cancelled"]
+    progress = []
+    done = tasks.run(tr.train_cnn("celeba-cnn-naive", epochs=3, batch_size=8, lr=3e-3,
+                                  data={"train": (xtr, ytr), "val": (xva, yva)}, log_every=1),
+                     on_progress=progress.append)
+    steps = [p.info for p in progress if p.stage == "train"]
+    epochs = [p.info for p in progress if p.stage == tasks.NOTE]
+    assert isinstance(done, tr.TrainResult) and not done.cancelled
     assert len(steps) == 3 * 3 and {"epoch", "step", "loss", "images_per_s"} <= set(steps[0])
+    assert [p.done for p in progress if p.stage == "train"] == list(range(1, 10))
     assert len(epochs) == 3 and {"val_accuracy", "train_loss"} <= set(epochs[0])
+    assert list(done.history) == epochs
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
-    assert done["val_accuracy"] >= 0.75, epochs
-    assert isinstance(done["net"], demo.DemoCNN)
+    assert done.val_accuracy >= 0.75, epochs
+    assert isinstance(done.net, demo.DemoCNN)
 
 
 def test_train_cnn_on_celeba_subset_improves():
     root = celeba_root()
-    data = {"train": tr.load_celeba("train", limit=32, root=root)[:2],
-            "val": tr.load_celeba("val", limit=8, root=root)[:2]}
+    data = {"train": tasks.run(celeba.load_celeba("train", limit=32, root=root))[:2],
+            "val": tasks.run(celeba.load_celeba("val", limit=8, root=root))[:2]}
     assert data["train"][0].shape == (32, 78, 64, 3)
-    events = list(tr.train_cnn("celeba-cnn-randomcrop", epochs=3, batch_size=8, lr=3e-3,
-                               data=data, log_every=1))
-    losses = [e["loss"] for e in events if e["event"] == "step"]
-    ep = [e for e in events if e["event"] == "epoch"]
+    progress = []
+    res = tasks.run(tr.train_cnn("celeba-cnn-randomcrop", epochs=3, batch_size=8, lr=3e-3,
+                                 data=data, log_every=1), on_progress=progress.append)
+    losses = [p.info["loss"] for p in progress if p.stage == "train"]
+    ep = res.history
     assert ep[-1]["train_loss"] < ep[0]["train_loss"], losses
+
+
+def test_loading_cancelled_raises():
+    root = celeba_root()
+    stop = tasks.CancelToken()
+    stop.cancel()
+    with pytest.raises(tasks.Cancelled):
+        tasks.run(celeba.load_celeba("val", limit=8, root=root, cancel=stop))
+    with pytest.raises(tasks.Cancelled):
+        tasks.run(tr.train_cnn(epochs=1, train_limit=8, val_limit=8, root=root, cancel=stop))
 
 
 def test_cancel_stops_between_steps():
     xtr, ytr = synthetic_chips(32)
-    stop = threading.Event()
+    stop = tasks.CancelToken()
     seen = []
-    for e in tr.train_cnn(epochs=5, batch_size=8, data={"train": (xtr, ytr), "val": (xtr, ytr)},
-                          cancel=stop, log_every=1):
-        seen.append(e)
-        if e["event"] == "step" and e["step"] == 2:
-            stop.set()
-    assert seen[-1]["event"] == "done" and seen[-1]["cancelled"]
-    assert sum(e["event"] == "step" for e in seen) == 2
+
+    def on_progress(p):
+        seen.append(p)
+        if p.stage == "train" and p.info["step"] == 2:
+            stop.cancel()
+
+    res = tasks.run(tr.train_cnn(epochs=5, batch_size=8,
+                                 data={"train": (xtr, ytr), "val": (xtr, ytr)}, cancel=stop,
+                                 log_every=1), on_progress=on_progress)
+    assert res.cancelled and res.best_epoch == 0 and not res.history
+    assert sum(p.stage == "train" for p in seen) == 2
 
 
 def test_train_head_on_separable_embeddings():
@@ -112,12 +132,12 @@ def test_train_head_on_separable_embeddings():
     emb = rng.normal(size=(1200, 128)).astype(np.float32) * 0.1 + 0.05
     emb[:, :8] += np.where(y == 1, 0.1, -0.1)[:, None]
     data = {"train": (emb[:1000], y[:1000]), "val": (emb[1000:], y[1000:])}
-    events = list(tr.train_head(epochs=40, embeddings=data))
-    ep = [e for e in events if e["event"] == "epoch"]
+    res = tasks.run(tr.train_head(epochs=40, embeddings=data))
+    ep = res.history
     assert ep[-1]["train_loss"] < ep[0]["train_loss"]
-    assert events[-1]["val_accuracy"] > 0.95
-    mlp = tr.drain(tr.train_head(hidden=16, epochs=5, embeddings=data))
-    assert mlp["net"].net[0].out_features == 16
+    assert res.val_accuracy > 0.95 and not res.cancelled
+    mlp = tasks.run(tr.train_head(hidden=16, epochs=5, embeddings=data))
+    assert mlp.net.net[0].out_features == 16
 
 
 def test_checkpoint_roundtrip_never_unpickles(tmp_path, monkeypatch):
@@ -175,7 +195,7 @@ def test_shipped_checkpoint_metadata(model_id):
     assert "CelebA" in meta["data"] and "non-commercial" in meta["data"]
     assert demo.spec_from_dict(meta["spec"]) == demo.DEMO_MODELS[model_id].spec
     assert meta["test_accuracy"]["n"] == 1000
-    assert meta["test_subset_accuracy"]["n"] == tr.TEST_SUBSET
+    assert meta["test_subset_accuracy"]["n"] == celeba.TEST_SUBSET
 
 
 @pytest.mark.parametrize("model_id", tr.DEMO_MODEL_IDS)
@@ -194,7 +214,7 @@ def test_shipped_checkpoint_reproduces_test_accuracy(model_id, monkeypatch):
     model = zoo.load(model_id)
     # the fixed 200-image subset whose accuracy every sidecar records (the whole split, also
     # recorded, takes the head's ResNet ~1 min on two CPU threads: too slow for the suite)
-    got = tr.evaluate_model(model, "test", tr.TEST_SUBSET, root)
+    got = tasks.run(evaluate_model(model, "test", celeba.TEST_SUBSET, root))
     want = model.metadata["test_subset_accuracy"]
     assert got["n"] == want["n"]
     assert abs(got["accuracy"] - want["accuracy"]) <= 0.005, (got, want)

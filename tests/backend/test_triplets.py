@@ -59,7 +59,8 @@ def test_read_pairs_lfw_format(tmp_path):
 
 
 def test_eval_pairs_on_real_lfw_subset(backend, tmp_path):
-    from faceinspector.backend.evaluate import eval_pairs, run
+    from faceinspector.backend import tasks
+    from faceinspector.backend.evaluate import verify
 
     lfw = shared_data("lfw")
     lines = (lfw / "pairs.txt").read_text().splitlines()
@@ -68,8 +69,9 @@ def test_eval_pairs_on_real_lfw_subset(backend, tmp_path):
     f = tmp_path / "pairs.txt"
     f.write_text("2\t3\n" + "\n".join(same[:3] + diff[:3] + same[3:] + diff[3:]) + "\n")
     seen = []
-    report, pairs, info = run(eval_pairs(backend, f, root=lfw / "lfw-deepfunneled"),
-                              lambda d, t: seen.append((d, t)))
+    v = tasks.run(verify(backend, f, root=lfw / "lfw-deepfunneled"),
+                  on_progress=lambda p: seen.append((p.done, p.total)))
+    report, info = v.report, v.info
     assert report.n_pairs == 12 and seen[-1][0] == seen[-1][1] == info["images"]
     assert info["detected"] == info["images"]
     assert report.accuracy >= 11 / 12

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import math
-import threading
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from faceinspector.backend import vae
+from faceinspector.backend import tasks, vae
+from faceinspector.backend.align import TEMPLATES
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CELEBA = SHARED / "celeba" / "img_align_89x109"
@@ -20,7 +24,7 @@ CELEBA = SHARED / "celeba" / "img_align_89x109"
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setattr(vae, "data_cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(vae.data, "data_cache_dir", lambda: tmp_path / "cache")
     threads = torch.get_num_threads()
     rng_state = torch.get_rng_state()
     yield
@@ -47,12 +51,30 @@ def _cfg(**kw) -> vae.TrainConfig:
     return vae.TrainConfig(**base)
 
 
-def _run(cfg, **kw) -> dict:
-    last = None
-    for last in vae.train(cfg, **kw):
-        pass
-    assert last["phase"] == "done"
-    return last
+def _run(cfg, **kw) -> vae.TrainResult:
+    result = tasks.run(vae.train(cfg, **kw))
+    assert isinstance(result, vae.TrainResult)
+    return result
+
+
+def _events(cfg, stop_at: int | None = None,
+            **kw) -> tuple[list[tasks.Progress], vae.TrainResult]:
+    """The progress a run reports, and its result; ``stop_at``: cancel it at that step."""
+    seen: list[tasks.Progress] = []
+    cancel = tasks.CancelToken()
+
+    def on_progress(p: tasks.Progress) -> None:
+        seen.append(p)
+        if p.stage == "train" and p.info["step"] == stop_at:
+            cancel.cancel()
+
+    result = tasks.run(vae.train(cfg, cancel=cancel, **kw), on_progress=on_progress)
+    assert isinstance(result, vae.TrainResult)
+    return seen, result
+
+
+def _stage(seen, stage: str) -> list[dict]:
+    return [p.info for p in seen if p.stage == stage]
 
 
 # ------------------------------------------------------------------------------ shapes
@@ -142,21 +164,25 @@ def test_a_few_steps_reduce_the_loss():
     torch.manual_seed(0)
     before = vae.build_model("vae", 16, 4)
     err0 = np.abs(vae.reconstruct(before, data.chips) / 255.0 - data.chips / 255.0).mean()
-    steps = [p for p in vae.train(_cfg(epochs=8, lr=3e-3), data=data)]
-    train_l1 = [p["l1"] for p in steps if p["phase"] == "train"]
+    seen, result = _events(_cfg(epochs=8, lr=3e-3), data=data)
+    train_l1 = [p["l1"] for p in _stage(seen, "train")]
     assert len(train_l1) == 16
     assert np.mean(train_l1[-3:]) < 0.8 * np.mean(train_l1[:3]), train_l1
-    model = steps[-1]["model"]
+    model = result.model
     err1 = np.abs(vae.reconstruct(model, data.chips) / 255.0 - data.chips / 255.0).mean()
     assert err1 < 0.8 * err0, (err0, err1)
-    assert steps[-1]["images_per_s"] > 0
+    assert result.images_per_s > 0
+    # an epoch ends with a note worth keeping: its losses and speed
+    notes = [p.text for p in seen if p.stage == tasks.NOTE]
+    assert len(notes) == 8 and notes[-1].startswith("epoch 8/8") and "img/s" in notes[-1]
 
 
-def test_progress_dicts_and_samples():
+def test_progress_info_and_samples():
     data = vae.ChipData(_blobs(16))
-    seen = list(vae.train(_cfg(sample_every=2, n_samples=3), data=data))
-    train = [p for p in seen if p["phase"] == "train"]
+    seen, _ = _events(_cfg(sample_every=2, n_samples=3), data=data)
+    train = _stage(seen, "train")
     assert [p["step"] for p in train] == [1, 2]
+    assert [(p.done, p.total) for p in seen if p.stage == "train"] == [(1, 2), (2, 2)]
     for key in ("epoch", "epochs", "batch", "batches", "loss", "l1", "kl", "lr", "images_per_s",
                 "elapsed_s", "device"):
         assert key in train[0]
@@ -166,15 +192,27 @@ def test_progress_dicts_and_samples():
 
 
 def test_cancel_stops_between_steps():
-    cancel = threading.Event()
     data = vae.ChipData(_blobs(40))
-    steps = 0
-    for p in vae.train(_cfg(epochs=3), data=data, cancel=cancel):
-        if p["phase"] == "train":
-            steps += 1
-            if steps == 2:
-                cancel.set()
-    assert p["phase"] == "done" and p["cancelled"] and p["step"] == 2
+    seen, r = _events(_cfg(epochs=3), data=data, stop_at=2)
+    assert len(_stage(seen, "train")) == 2
+    assert r.cancelled and r.step == 2 and r.checkpoint is None
+
+
+def test_cancel_while_loading_data_raises(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i, chip in enumerate(_blobs(3)):
+        Image.fromarray(chip).save(folder / f"c{i}.png")
+    cancel = tasks.CancelToken()
+    cancel.cancel()
+    with pytest.raises(tasks.Cancelled):
+        vae.load_data(str(folder), cancel=cancel)
+    with pytest.raises(tasks.Cancelled):
+        tasks.run(vae.train(_cfg(data=str(folder), out=str(tmp_path / "x.safetensors")),
+                            cancel=cancel))
+    assert not (tmp_path / "x.safetensors").exists()
 
 
 def _weights(model):
@@ -185,10 +223,10 @@ def test_checkpoint_round_trip_and_exact_resume(tmp_path):
     data = vae.ChipData(_blobs(32))  # 4 batches an epoch
     full = _run(_cfg(epochs=2, out=str(tmp_path / "full.safetensors"), command="cmd-full"),
                 data=data)
-    assert full["step"] == 8
+    assert full.step == 8 and full.checkpoint == str(tmp_path / "full.safetensors")
     path = tmp_path / "full.safetensors"
     m = vae.load_checkpoint(path)
-    for k, v in _weights(full["model"]).items():
+    for k, v in _weights(full.model).items():
         assert torch.equal(v, m.state_dict()[k]), k
     meta = json.loads((tmp_path / "full.safetensors.json").read_text())
     assert meta == vae.read_metadata(path) == m.meta
@@ -197,28 +235,24 @@ def test_checkpoint_round_trip_and_exact_resume(tmp_path):
     assert len(meta["latent_std"]) == 16
     assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave nothing behind
     chips = data.chips[:4]
-    assert np.array_equal(vae.reconstruct(m, chips), vae.reconstruct(full["model"], chips))
+    assert np.array_equal(vae.reconstruct(m, chips), vae.reconstruct(full.model, chips))
 
     # interrupted after 3 steps, resumed to 2 epochs: the same weights as the straight run
     part = tmp_path / "part.safetensors"
-    cancel = threading.Event()
-    for p in vae.train(_cfg(epochs=2, out=str(part), command="cmd-a"), data=data,
-                       cancel=cancel):
-        if p["phase"] == "train" and p["step"] == 3:
-            cancel.set()
+    _, p = _events(_cfg(epochs=2, out=str(part), command="cmd-a"), data=data, stop_at=3)
     prog = vae.read_metadata(part)["progress"]
-    assert p["cancelled"] and (prog["epoch"], prog["batch"], prog["step"]) == (0, 3, 3)
+    assert p.cancelled and (prog["epoch"], prog["batch"], prog["step"]) == (0, 3, 3)
     resumed = _run(_cfg(epochs=2, out=str(part), command="cmd-b"), data=data, resume=part)
-    assert resumed["step"] == 8 and not resumed["cancelled"]
-    for k, v in _weights(full["model"]).items():
-        assert torch.allclose(v, resumed["model"].state_dict()[k], atol=1e-6), k
+    assert resumed.step == 8 and not resumed.cancelled
+    for k, v in _weights(full.model).items():
+        assert torch.allclose(v, resumed.model.state_dict()[k], atol=1e-6), k
     meta = vae.read_metadata(part)
     assert [h["command"] for h in meta["history"]] == ["cmd-a", "cmd-b"]
     assert [(h["from_step"], h["to_step"]) for h in meta["history"]] == [(0, 3), (3, 8)]
 
     # resuming with more epochs continues the count; a different architecture is refused
     more = _run(_cfg(epochs=3, out=str(part)), data=data, resume=part)
-    assert more["step"] == 12 and more["epoch"] == 3
+    assert more.step == 12 and more.epoch == 3
     with pytest.raises(ValueError, match="cannot resume"):
         _run(_cfg(epochs=3, latent_dim=8), data=data, resume=part)
 
@@ -227,18 +261,102 @@ def test_dbvae_trains_and_exposes_weights(tmp_path):
     data = vae.ChipData(_blobs(24), [f"f{i}" for i in range(24)],
                         negatives=np.random.default_rng(1).integers(0, 256, (10, 64, 64, 3),
                                                                     dtype=np.uint8))
-    seen = list(vae.train(_cfg(dbvae=True, epochs=2, out=str(tmp_path / "db.safetensors")),
-                          data=data))
-    w = [p for p in seen if p["phase"] == "weights"]
+    seen, result = _events(_cfg(dbvae=True, epochs=2, out=str(tmp_path / "db.safetensors")),
+                           data=data)
+    w = _stage(seen, "weights")
     assert len(w) == 2 and w[0]["weights"].shape == (24,)
     assert np.isclose(w[0]["weights"].sum(), 1.0) and w[0]["names"][0] == "f0"
-    train = [p for p in seen if p["phase"] == "train"]
+    assert result.weights is w[1]["weights"]
+    train = _stage(seen, "train")
     assert len(train) == 12 and "cls" in train[0] and "acc" in train[0]
     m = vae.load_checkpoint(tmp_path / "db.safetensors")
     assert isinstance(m, vae.DBVAE) and m.meta["architecture"] == "dbvae"
     assert vae.face_probability(m, data.chips).shape == (24,)
     with pytest.raises(ValueError, match="negatives"):
         _run(_cfg(dbvae=True), data=vae.ChipData(_blobs(8)))
+
+
+def test_train_updates_stop_saves_and_cancel_aborts(tmp_path):
+    """The Morph pane's stream: ``stop`` ends the run with a checkpoint, ``cancel`` aborts."""
+    data = vae.ChipData(_blobs(40))
+    chips = tmp_path / "crops"
+    chips.mkdir()
+    from PIL import Image
+
+    for i, chip in enumerate(data.chips):
+        Image.fromarray(chip).save(chips / f"c{i:02d}.png")
+    config = dict(data=str(chips), epochs=3, batch_size=8, lr_schedule="constant", flip=False,
+                  sample_every=0, threads=1, device="cpu", latent_dim=16, n_filters=4,
+                  aligned=True)
+
+    def drive(out, stop=None, cancel=None, at=2):
+        task = vae.train_updates({**config, "out": str(out)}, stop=stop, cancel=cancel,
+                                 interval_s=0.0)
+        seen = []
+
+        def on_item(u):
+            seen.append(u)
+            if u.phase == "train" and u.step >= at:
+                (stop or cancel).cancel()
+
+        return seen, tasks.run(task, on_item=on_item)
+
+    stop = tasks.CancelToken()
+    seen, done = drive(tmp_path / "stopped.safetensors", stop=stop)
+    assert [u.phase for u in seen][:1] == ["data"] and seen[-1].phase == "checkpoint"
+    assert [s for u in seen if u.phase == "train" for s in u.steps] == [1, 2]
+    assert done.phase == "done" and done.cancelled and done.step == 2
+    assert done.checkpoint == str(tmp_path / "stopped.safetensors")
+    assert vae.read_metadata(done.checkpoint)["progress"]["step"] == 2
+
+    cancel = tasks.CancelToken()
+    with pytest.raises(tasks.Cancelled):
+        drive(tmp_path / "aborted.safetensors", cancel=cancel)
+    assert not (tmp_path / "aborted.safetensors").exists()
+
+
+def test_cli_ctrl_c_stops_after_the_step_and_saves(tmp_path):
+    """The first Ctrl-C ends ``train vae`` with a checkpoint and a ``--resume`` hint."""
+    from PIL import Image
+
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i, chip in enumerate(_blobs(16)):
+        Image.fromarray(chip).save(folder / f"c{i:02d}.png")
+    out = tmp_path / "ctrl-c.safetensors"
+    env = dict(os.environ, FACEINSPECTOR_CACHE=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "faceinspector", "train", "vae", "--data",
+                             str(folder), "--epochs", "100000", "--batch-size", "4",
+                             "--threads", "1", "--device", "cpu", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = [proc.stdout.readline()]  # the command
+        while not lines[-1].startswith("epoch "):  # the first epoch's note: training
+            lines.append(proc.stdout.readline())
+            assert lines[-1], (lines, proc.stderr.read())
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    text = "".join(lines) + rest
+    assert proc.returncode == 0, err
+    assert "stopping after this step" in err
+    assert "stopped at step" in text and "continue with --resume" in text
+    step = int(text.split("stopped at step ")[1].split()[0])
+    assert vae.read_metadata(out)["progress"]["step"] == step >= 4
+
+
+def test_gui_facing_modules_import_without_torch():
+    code = ("import sys\n"
+            "from faceinspector.backend.vae import checkpoint, export, resampling, session, "
+            "updates\n"
+            "from faceinspector.backend import vae\n"
+            "assert vae.default_checkpoint_path().name.endswith('.safetensors')\n"
+            "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 # -------------------------------------------------------------------------- resampling
@@ -326,8 +444,8 @@ def test_strip_png_and_gif(tmp_path):
 
 def test_vae_template_matches_the_celeba_crop():
     # CelebA's mean landmarks, carried through the fixed CelebA box, land on the template
-    celeba = vae.TEMPLATES["celeba"].points * np.array([89, 109]) - 0.5  # pixel centres
-    m = vae._celeba_matrix(89, 109)
+    celeba = TEMPLATES["celeba"].points * np.array([89, 109]) - 0.5  # pixel centres
+    m = vae.data._celeba_matrix(89, 109)
     mapped = celeba @ m[:, :2].T + m[:, 2]
     assert np.allclose(mapped, vae.VAE_TEMPLATE.targets(), atol=1e-9)
 

@@ -1,4 +1,4 @@
-"""DB-VAE training's ``"weights"`` progress messages carry what a caller needs to show which
+"""DB-VAE training's ``"weights"`` progress carries what a caller needs to show which
 faces the weights favour: the weights, the faces' names and the chips themselves (a reference,
 not a copy). CPU only, synthetic data, about a second."""
 
@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from faceinspector.backend import vae
+from faceinspector.backend import tasks, vae
 
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setattr(vae, "data_cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(vae.data, "data_cache_dir", lambda: tmp_path / "cache")
     threads, rng_state = torch.get_num_threads(), torch.get_rng_state()
     yield
     torch.set_num_threads(threads)
@@ -28,7 +28,9 @@ def test_dbvae_weights_messages_carry_the_training_chips():
     cfg = vae.TrainConfig(data="synthetic", epochs=2, batch_size=8, lr_schedule="constant",
                           flip=False, sample_every=0, threads=1, device="cpu", latent_dim=8,
                           n_filters=4, dbvae=True)
-    msgs = [m for m in vae.train(cfg, data=data) if m["phase"] == "weights"]
+    seen: list[tasks.Progress] = []
+    tasks.run(vae.train(cfg, data=data), on_progress=seen.append)
+    msgs = [p.info for p in seen if p.stage == "weights"]
     assert [m["epoch"] for m in msgs] == [0, 1]
     for m in msgs:
         assert m["chips"] is data.chips  # no copy of the training set per epoch

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from PySide6.QtWidgets import QApplication
 
-from faceinspector.gui.panes.morph import DEFAULT_CHECKPOINT
+from faceinspector.gui.panes.morph.pane import DEFAULT_CHECKPOINT
 
 pytestmark = pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(),
                                 reason=f"no shipped VAE at {DEFAULT_CHECKPOINT}")
@@ -164,7 +164,7 @@ def test_training_tab_trains_stops_resumes_and_switches(qtbot, make_window, alig
                                                        tmp_path, monkeypatch):
     from faceinspector.backend import vae
 
-    monkeypatch.setattr(vae, "data_cache_dir", lambda: tmp_path / "chip-cache")
+    monkeypatch.setattr(vae.data, "data_cache_dir", lambda: tmp_path / "chip-cache")
     win = make_window([])
     win.resize(1400, 900)
     win.docks["morph"].raise_()

@@ -1,6 +1,7 @@
 """The Training tab's view of a DB-VAE's resampling weights: the summary the training lane makes
-(:func:`jobs.summarize_weights`), the view fed an update, and a real DB-VAE run on CelebA faces
-in the window (docs/screenshots/morph_weights.png shows the same after a longer run)."""
+(:func:`vae.resampling.summarize_weights`), the view fed an update, and a real DB-VAE run on
+CelebA faces in the window (docs/screenshots/morph_weights.png shows the same after a longer
+run)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceinspector.gui import convert, jobs
-from faceinspector.gui.panes.morph_weights import (NOTE_DBVAE, NOTE_VAE, WeightsView,
+from faceinspector.backend import tasks
+from faceinspector.backend.vae.resampling import summarize_weights
+from faceinspector.gui import convert
+from faceinspector.gui.panes.morph.weights import (NOTE_DBVAE, NOTE_VAE, WeightsView,
                                                    ratio_text)
 
 
@@ -40,7 +43,7 @@ def test_summarize_weights_picks_the_extremes_with_their_chips():
     n = 200
     w, chips = _weights(n), _chips(n)
     names = [f"{i:06d}.jpg" for i in range(n)]
-    r = jobs.summarize_weights(w, chips, names, epoch=3)
+    r = summarize_weights(w, chips, names, epoch=3)
     e = _expected(w)
     assert r.epoch == 3 and r.n == n and len(r.top) == 12 and len(r.bottom) == 6
     assert np.allclose(r.top_ratio, e["top"]) and np.allclose(r.bottom_ratio, e["bottom"])
@@ -54,15 +57,15 @@ def test_summarize_weights_picks_the_extremes_with_their_chips():
     assert np.isclose(r.max_ratio, e["max"]) and np.isclose(r.median_ratio, e["median"])
     assert np.isclose(r.ess, e["ess"]) and np.isclose(100 * r.ess_fraction, e["ess_pct"])
     # uniform weights: every face ×1, the effective sample size is all of them
-    u = jobs.summarize_weights(np.full(30, 1 / 30))
+    u = summarize_weights(np.full(30, 1 / 30))
     assert np.allclose(u.top_ratio, 1) and np.isclose(u.ess_fraction, 1)
     assert u.top_faces is None and u.top_names == ()
     # few faces: a third down-weighted, the rest up-weighted, none twice
-    s = jobs.summarize_weights(_weights(12, 1), _chips(12))
+    s = summarize_weights(_weights(12, 1), _chips(12))
     assert (len(s.top), len(s.bottom)) == (8, 4)
     assert sorted([*s.top, *s.bottom]) == list(range(12))
     with pytest.raises(ValueError):
-        jobs.summarize_weights(np.zeros(5))
+        summarize_weights(np.zeros(5))
 
 
 def test_weights_view_shows_fed_update(qtbot):
@@ -75,7 +78,7 @@ def test_weights_view_shows_fed_update(qtbot):
     assert view.note.isVisible() and view.note.full == NOTE_DBVAE
     assert not view.strip.isVisible()
 
-    view.set_resampling(jobs.summarize_weights(w, chips, [f"f{i}" for i in range(n)], epoch=1))
+    view.set_resampling(summarize_weights(w, chips, [f"f{i}" for i in range(n)], epoch=1))
     e = _expected(w)
     top, bottom = view.labels()
     assert top == [ratio_text(x) for x in e["top"]] and bottom == [ratio_text(x) for x in
@@ -112,13 +115,14 @@ def test_train_job_sends_only_the_shown_chips(monkeypatch):
     names = [f"f{i}" for i in range(n)]
 
     def fake_train(cfg, **_kw):
-        yield {"phase": "weights", "epoch": 4, "weights": w, "names": names, "chips": chips}
-        yield {"phase": "done", "model": None, "checkpoint": None, "cancelled": False,
-               "step": 0, "epoch": 5, "seconds": 0.0, "images_per_s": 0.0}
+        yield tasks.Progress(4, 5, "", "weights",
+                             {"epoch": 4, "weights": w, "names": names, "chips": chips})
+        return vae.TrainResult(model=None, checkpoint=None, cancelled=False, step=0, epoch=5,
+                               seconds=0.0, images_per_s=0.0)
 
-    monkeypatch.setattr(vae, "train", fake_train)
-    ups = list(jobs.train_vae({"data": "somewhere", "dbvae": True}))
-    assert [u.phase for u in ups] == ["weights", "done"]
+    monkeypatch.setattr(vae.training, "train", fake_train)
+    ups, done = tasks.collect(vae.train_updates({"data": "somewhere", "dbvae": True}))
+    assert [u.phase for u in ups] + [done.phase] == ["weights", "done"]
     u = ups[0]
     r = u.resampling
     assert u.epoch == r.epoch == 4 and np.array_equal(u.weights, w)
@@ -136,7 +140,7 @@ CELEBA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "celeb
 def test_training_tab_shows_dbvae_weights(qtbot, make_window, tmp_path, monkeypatch):
     from faceinspector.backend import vae
 
-    monkeypatch.setattr(vae, "data_cache_dir", lambda: tmp_path / "chip-cache")
+    monkeypatch.setattr(vae.data, "data_cache_dir", lambda: tmp_path / "chip-cache")
     win = make_window([], models=())
     win.resize(1400, 900)
     win.docks["morph"].raise_()

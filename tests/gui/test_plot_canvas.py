@@ -20,7 +20,7 @@ class ThreadProbe(Artist):
 
 
 def make_canvas(qtbot):
-    from faceinspector.gui.plot import PlotCanvas
+    from faceinspector.gui.plot_canvas import PlotCanvas
 
     canvas = PlotCanvas()
     canvas.resize(400, 300)

@@ -234,7 +234,7 @@ def test_gallery_enroll_identify_save_load_and_refusal(qtbot, make_window, one_p
 def test_default_gallery_name_from_the_file_name():
     from pathlib import Path
 
-    from faceinspector.gui.panes.gallery import default_name
+    from faceinspector.gui.panes.gallery.pane import default_name
 
     assert default_name(Path("/x/George_W_Bush_0001.jpg")) == "George W Bush"
     assert default_name(Path("holiday.jpg")) == "holiday"

@@ -12,7 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from faceinspector.gui import settings
-from faceinspector.gui.panes.photos import PhotoListModel
+from faceinspector.gui.panes.photos.pane import PhotoListModel
 
 from .conftest import unique_copies, wait_face_shown
 
@@ -208,10 +208,6 @@ def test_unavailable_model_is_greyed_with_reason(qtbot, make_window):
 
 def test_add_user_model(qtbot, make_window, one_photo, tmp_path):
     torch = pytest.importorskip("torch")
-    from faceinspector.gui import jobs
-
-    if not jobs.user_models_available():
-        pytest.skip("faceinspector.backend.models.user is not here yet")
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
                               torch.nn.Flatten(), torch.nn.Linear(4, 2))
     path = tmp_path / "tiny.pt"
@@ -231,7 +227,7 @@ def test_add_user_model(qtbot, make_window, one_photo, tmp_path):
 def test_list_model_roles(qapp):
     from pathlib import Path
 
-    from faceinspector.gui.jobs import PhotoItem
+    from faceinspector.backend.photos import PhotoItem
 
     model = PhotoListModel()
     from PySide6.QtGui import QIcon

@@ -1,0 +1,135 @@
+"""The 64x64 VAE and DB-VAE networks and their losses (MIT 6.S191 debiasing lab).
+
+* encoder: four stride-2 convolutions with 12-24-48-72 filters (5x5, 5x5, 3x3, 3x3, each
+  followed by ReLU and batch norm), a 512-unit dense layer, then ``2 * latent`` outputs (mu and
+  log-variance) and, for the DB-VAE, one more: the face logit ``z0``;
+* decoder: the mirror image (dense to 4x4x72, four stride-2 transposed convolutions), with a
+  sigmoid so pixels come out in [0, 1];
+* loss per image: ``kl_weight * KL(q(z|x) || N(0, I)) + mean |x - x_hat|`` (L1); the DB-VAE adds
+  binary cross-entropy on ``z0`` and applies the VAE term to faces only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: the side of the square RGB chips the networks take and make
+CHIP_SIZE = 64
+
+
+class VAE(nn.Module):
+    """The 6.S191 64x64 VAE. ``forward`` takes float ``(N, 3, 64, 64)`` in [0, 1].
+
+    Parameters
+    ----------
+    latent_dim : size of z (100).
+    n_filters : base filter count; the encoder uses 1, 2, 4, 6 times it (12-24-48-72).
+    """
+
+    arch = "vae"
+    n_extra = 0  # extra encoder outputs before mu/logvar (the DB-VAE's face logit)
+
+    def __init__(self, latent_dim: int = 100, n_filters: int = 12):
+        super().__init__()
+        self.latent_dim, self.n_filters = int(latent_dim), int(n_filters)
+        n = self.n_filters
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, n, 5, 2, 2), nn.ReLU(), nn.BatchNorm2d(n),
+            nn.Conv2d(n, 2 * n, 5, 2, 2), nn.ReLU(), nn.BatchNorm2d(2 * n),
+            nn.Conv2d(2 * n, 4 * n, 3, 2, 1), nn.ReLU(), nn.BatchNorm2d(4 * n),
+            nn.Conv2d(4 * n, 6 * n, 3, 2, 1), nn.ReLU(), nn.BatchNorm2d(6 * n),
+            nn.Flatten(), nn.Linear(6 * n * 16, 512), nn.ReLU(),
+            nn.Linear(512, 2 * self.latent_dim + self.n_extra),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(self.latent_dim, 6 * n * 16), nn.ReLU(), nn.Unflatten(1, (6 * n, 4, 4)),
+            nn.ConvTranspose2d(6 * n, 4 * n, 3, 2, 1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(4 * n, 2 * n, 3, 2, 1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(2 * n, n, 5, 2, 2, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(n, 3, 5, 2, 2, output_padding=1), nn.Sigmoid(),
+        )
+        self.meta: dict = {}
+
+    def encode(self, x: torch.Tensor):
+        """-> ``(mu, logvar, logit)``; ``logit`` is None for the plain VAE."""
+        h = self.encoder(x)
+        d = self.latent_dim
+        logit = h[:, 0] if self.n_extra else None
+        h = h[:, self.n_extra:]
+        return h[:, :d], h[:, d:], logit
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    @staticmethod
+    def sample(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """Reparameterisation: ``z = mu + exp(logvar / 2) * eps``."""
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        mu, logvar, logit = self.encode(x)
+        z = self.sample(mu, logvar) if self.training else mu
+        out = {"recon": self.decode(z), "mu": mu, "logvar": logvar, "z": z}
+        if logit is not None:
+            out["logit"] = logit
+        return out
+
+    def config(self) -> dict:
+        return {"architecture": self.arch, "latent_dim": self.latent_dim,
+                "n_filters": self.n_filters, "input_size": [CHIP_SIZE, CHIP_SIZE]}
+
+
+class DBVAE(VAE):
+    """Debiasing VAE: the encoder also outputs ``z0``, the face/not-face logit."""
+
+    arch = "dbvae"
+    n_extra = 1
+
+
+def build_model(architecture: str = "vae", latent_dim: int = 100, n_filters: int = 12) -> VAE:
+    """A fresh ``"vae"`` or ``"dbvae"`` (weights from torch's current RNG)."""
+    classes = {"vae": VAE, "dbvae": DBVAE}
+    if architecture not in classes:
+        raise ValueError(f"unknown architecture {architecture!r}; known: vae, dbvae")
+    return classes[architecture](latent_dim, n_filters)
+
+
+# =============================================================================== losses
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, exp(logvar)) || N(0, I))`` per sample: ``0.5 sum(e^lv + mu^2 - 1 - lv)``."""
+    return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(1)
+
+
+def reconstruction_l1(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """Mean absolute pixel error per sample."""
+    return (x - recon).abs().flatten(1).mean(1)
+
+
+def vae_loss(x, recon, mu, logvar, kl_weight: float = 5e-4):
+    """Per-sample ``(total, l1, kl)`` with ``total = kl_weight * kl + l1``."""
+    l1 = reconstruction_l1(x, recon)
+    kl = kl_divergence(mu, logvar)
+    return kl_weight * kl + l1, l1, kl
+
+
+def dbvae_loss(x, recon, mu, logvar, logit, is_face, kl_weight: float = 5e-4):
+    """DB-VAE loss: ``mean(BCE(z0, y) + y * vae_loss)``.
+
+    Returns a dict of scalars: ``loss`` (to minimise), ``cls`` (mean BCE), ``l1`` and ``kl``
+    (means over the faces, 0 when the batch has none) and ``acc`` (face/not-face accuracy).
+    """
+    y = is_face.float()
+    cls = F.binary_cross_entropy_with_logits(logit, y, reduction="none")
+    total, l1, kl = vae_loss(x, recon, mu, logvar, kl_weight)
+    n_faces = y.sum().clamp(min=1.0)
+    return {"loss": (cls + y * total).mean(), "cls": cls.mean(),
+            "l1": (y * l1).sum() / n_faces, "kl": (y * kl).sum() / n_faces,
+            "acc": ((logit > 0).float() == y).float().mean()}
+
+
+__all__ = ["CHIP_SIZE", "DBVAE", "VAE", "build_model", "dbvae_loss", "kl_divergence",
+           "reconstruction_l1", "vae_loss"]

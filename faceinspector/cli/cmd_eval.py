@@ -1,0 +1,79 @@
+"""``faceinspector eval lfw|folder``: verification accuracy of an embedder on labelled pairs."""
+
+from __future__ import annotations
+
+import time
+
+from .common import run_task
+
+# backend/evaluate.py's PAIR_MODES, spelled out so --help does not import numpy
+PAIR_MODES = ("balanced", "all")
+
+
+def cmd_eval(args) -> int:
+    from ..backend import Backend
+    from ..backend.evaluate import verify
+
+    backend = Backend(device=args.device)
+    t0 = time.perf_counter()
+    if args.what == "folder":
+        task = verify(backend, args.folder, model_id=args.model, metric=args.metric,
+                      min_images=args.min_images, max_people=args.max_people, mode=args.pairs,
+                      max_pairs=args.max_pairs, folds=args.folds, seed=args.seed)
+    else:
+        task = verify(backend, args.pairs, root=args.root, model_id=args.model,
+                      metric=args.metric, folds=args.folds)
+    v = run_task(task, every=5)
+    report, info = v.report, v.info
+    secs = time.perf_counter() - t0
+    if v.kind == "folder":
+        print(f"folder:      {args.folder}  ({info['people']} people with >= {args.min_images} "
+              f"images, {info['images']} images)")
+        print(f"pairs:       {report.n_pairs} ({info['same']} same, {info['different']} "
+              f"different; {info['mode']}), {v.folds} folds by person, seed {args.seed}")
+    else:
+        print(f"pairs file:  {args.pairs}  ({report.n_pairs} pairs, {v.folds} "
+              f"folds, {info['images']} images)")
+    print(f"model:       {args.model}, distance {args.metric}, device {backend.device_name}")
+    print(f"faces found: {info['detected']}/{info['images']} images "
+          f"(the rest use the data set's mean landmarks); unreadable: {info['unreadable']}")
+    print(f"accuracy:    {report.accuracy * 100:.2f} % ± {report.accuracy_std * 100:.2f} "
+          f"(threshold chosen on the other folds, LFW protocol)")
+    print(f"threshold:   {report.threshold:.4f} (best on all pairs; per fold "
+          f"{report.fold_thresholds.min():.3f}–{report.fold_thresholds.max():.3f})")
+    print(f"AUC:         {report.auc:.4f}")
+    for far, tar in report.tar_at_far.items():
+        print(f"TAR @ FAR={far:g}: {tar * 100:.2f} %")
+    print(f"time:        {secs:.0f} s ({info['images'] / secs:.1f} images/s end to end)")
+    return 0
+
+
+def add_parser(sub) -> None:
+    e = sub.add_parser("eval", help="verification accuracy on labelled pairs")
+    esub = e.add_subparsers(dest="what", required=True)
+    lfw = esub.add_parser("lfw", help="LFW protocol on a pairs file (10-fold style CV threshold)")
+    lfw.add_argument("pairs", help="pairs file in the LFW format")
+    lfw.add_argument("--root", help="image folder (default: lfw-deepfunneled beside the file)")
+    lfw.add_argument("--model", default="dlib-resnet", help="embedder model id")
+    lfw.add_argument("--metric", default="l2", choices=["l2", "sq-l2", "cosine"])
+    lfw.add_argument("--folds", type=int, help="use only the first N folds")
+    lfw.add_argument("--device", default="auto")
+    fo = esub.add_parser("folder", help="verification on a folder with one sub-folder per "
+                                        "person (same pipeline and report as 'eval lfw')")
+    fo.add_argument("folder", help="folder of person sub-folders")
+    fo.add_argument("--min-images", type=int, default=2,
+                    help="use people with at least N images (default 2)")
+    fo.add_argument("--max-people", type=int, help="use only the first N such people (by name)")
+    fo.add_argument("--pairs", default="balanced", choices=PAIR_MODES,
+                    help="balanced: every same-person pair + as many random different-person "
+                         "pairs; all: every pair within a fold")
+    fo.add_argument("--max-pairs", type=int, default=50_000,
+                    help="sample down to at most N pairs (default 50000)")
+    fo.add_argument("--folds", type=int, default=10,
+                    help="deal the people into N folds; each fold's threshold is chosen on the "
+                         "others (default 10)")
+    fo.add_argument("--seed", type=int, default=0, help="for the people split and sampling")
+    fo.add_argument("--model", default="dlib-resnet", help="embedder model id")
+    fo.add_argument("--metric", default="l2", choices=["l2", "sq-l2", "cosine"])
+    fo.add_argument("--device", default="auto")
+    e.set_defaults(func=cmd_eval)

@@ -1,0 +1,48 @@
+"""``faceinspector models fetch|list``: obtain, verify and list the model packs."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .common import human
+
+
+def cmd_models(args) -> int:
+    from ..backend import assets
+
+    if args.action == "fetch":
+        assets.fetch(args.pack or None, force=args.force)
+        bad = [m for m in assets.list_models() if not m.present]
+        if bad:
+            for m in bad:
+                print(f"error: {m.id}: {m.problem}", file=sys.stderr)
+            return 1
+        print(f"All model packs verified in {assets.cache_dir()}")
+        return 0
+    rows = assets.list_models()
+    if args.json:
+        print(json.dumps([m.__dict__ for m in rows], indent=2))
+        return 0
+    print(f"Model cache: {assets.cache_dir()}")
+    print(f"{'model':20} {'task':12} {'size':>9}  {'present':8} {'licence':10} source")
+    for m in rows:
+        state = "yes" if m.present else "NO"
+        print(f"{m.id:20} {m.task:12} {human(m.size_bytes):>9}  {state:8} {m.license:10} "
+              f"{m.source}")
+    missing = [m for m in rows if not m.present]
+    if missing:
+        print(f"\n{len(missing)} missing or corrupt; run `faceinspector models fetch`.")
+    return 0
+
+
+
+def add_parser(sub) -> None:
+    m = sub.add_parser("models", help="fetch or list the model packs")
+    msub = m.add_subparsers(dest="action", required=True)
+    f = msub.add_parser("fetch", help="obtain, verify (sha256) and cache the model packs")
+    f.add_argument("pack", nargs="*", help="packs to fetch (default: all)")
+    f.add_argument("--force", action="store_true", help="fetch again even if present")
+    ls = msub.add_parser("list", help="show each model, its source, licence, size and presence")
+    ls.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_models)
