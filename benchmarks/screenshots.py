@@ -12,6 +12,10 @@ aligned crop, and saves under ``docs/screenshots/``:
   template instead of each model's own (dlib's networks change their minds);
 * ``triplets.png`` - the Triplets pane: the selected face as anchor, its nearest other face
   as positive and its farthest as negative, and the distance matrix of every demo face;
+* ``morph.png`` - the Morph pane: the selected face and the next one through the shipped VAE,
+  their morph and a latent traversal;
+* ``gallery.png`` - the Gallery pane: the first face enrolled, its photo identified;
+* ``verification.png`` - the Verification pane on a 24-pair LFW subset (when LFW is there);
 * ``photos_error.png`` - an unreadable file in the list, its message shown in place.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/screenshots.py [--out docs/screenshots]
@@ -104,6 +108,44 @@ def main() -> None:
         wait_for(lambda: "loss" in t.numbers.get("raw", {}), 120)
         settle(win)
         save(win.docks["triplets"], "triplets.png")
+    win.docks["predictions"].raise_()
+
+    m = win.morph
+    win.docks["morph"].raise_()
+    m.set_from_selected("A")
+    photos.step_face(1)
+    settle(win)
+    m.set_from_selected("B")
+    if wait_for(lambda: all(m.faces.values()) and m.strips["morph"] is not None
+                and not m.busy, 300):
+        m.request_traverse()
+        wait_for(lambda: m.strips["traverse"] is not None and not m.busy, 120)
+        pump(0.3)
+        save(win.docks["morph"], "morph.png")
+
+    g = win.gallery
+    win.docks["gallery"].raise_()
+    photos.list.setCurrentIndex(photos.model.index(0))
+    settle(win)
+    g.enroll("the first face")
+    wait_for(lambda: len(g.gallery.names) == 1, 120)
+    g.identify()
+    wait_for(lambda: g.photo_faces is not None, 120)
+    pump(0.3)
+    save(win.docks["gallery"], "gallery.png")
+
+    lfw = ROOT.parent / "shared" / "data" / "lfw"
+    if (lfw / "pairs.txt").is_file():  # a 2-fold mini pairs file (24 pairs) from LFW
+        lines = (lfw / "pairs.txt").read_text().splitlines()
+        mini = Path(tmp.name) / "pairs.txt"
+        mini.write_text("2\t6\n" + "\n".join(lines[1:7] + lines[301:307] + lines[601:607]
+                                            + lines[901:907]) + "\n")
+        v = win.verification
+        win.docks["verification"].raise_()
+        v.load(mini, lfw / "lfw-deepfunneled")
+        if wait_for(lambda: v.result is not None and not v.busy, 300):
+            pump(1.0)
+            save(win.docks["verification"], "verification.png")
     win.docks["predictions"].raise_()
 
     broken = Path(tmp.name) / "holiday-042.jpg"
