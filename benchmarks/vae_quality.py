@@ -12,7 +12,8 @@
    1 and 2 threads (and on CUDA when there is one), over steps 6-35 of a fresh run.
 
 Usage: ``python benchmarks/vae_quality.py [--checkpoint PATH] [--strips 50] [--frames 8]``.
-Needs ``../shared/data/celeba`` and the facenet-pytorch model pack.
+Needs CelebA (``--celeba DIR``, else ``$FACEINSPECTOR_CELEBA`` / ``$FACEINSPECTOR_DATA``, else
+the development copy in ``../shared/data/celeba``) and the facenet-pytorch model pack.
 """
 
 from __future__ import annotations
@@ -75,10 +76,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for evaluation")
     ap.add_argument("--no-speed", action="store_true", help="skip the training-speed part")
+    ap.add_argument("--celeba", help="the CelebA folder (any layout)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if not datasets.celeba_images().is_dir():
-        print(f"error: CelebA not found at {datasets.celeba_images()}", file=sys.stderr)
+    dev = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "celeba"
+    celeba = args.celeba or datasets.configured("celeba") or dev
+    try:
+        celeba = datasets.celeba(celeba, attributes=False).root
+    except datasets.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
     path = Path(args.checkpoint)
@@ -91,8 +97,8 @@ def main(argv=None) -> int:
     print(f"  made by: {meta.get('command')}")
 
     # 1. reconstruction error on the held-out faces
-    held = vae.celeba_chips(9001, 10000)
-    train = vae.celeba_chips(1, 9000)
+    held = vae.celeba_chips(9001, 10000, root=celeba)
+    train = vae.celeba_chips(1, 9000, root=celeba)
     x = held.chips.astype(np.float32) / 255.0
     rec = vae.reconstruct(model, held.chips).astype(np.float32) / 255.0
     per = np.abs(rec - x).reshape(len(x), -1).mean(1)

@@ -23,8 +23,12 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -101,8 +105,13 @@ class Template:
         return (self.points + p) / (1.0 + 2.0 * p) * np.array([w, h], float) - 0.5
 
 
-def _pts(xy, w, h) -> np.ndarray:
+def normalised_points(xy, w, h) -> np.ndarray:
+    """Pixel positions (pixel centres at integer coordinates) in a ``w`` x ``h`` image ->
+    template points normalised to the image's edges (see the module's conventions)."""
     return (np.asarray(xy, float) + 0.5) / np.array([w, h], float)
+
+
+_pts = normalised_points
 
 
 TEMPLATES: dict[str, Template] = {
@@ -127,14 +136,96 @@ TEMPLATES: dict[str, Template] = {
 }
 
 
-def get_template(name: str | Template) -> Template:
-    """Template by name (a :class:`Template` passes through); ``KeyError`` lists known names."""
+#: the format tag of a template file
+TEMPLATE_FORMAT = "faceinspector-template/1"
+_FILE_TEMPLATES: dict[str, tuple[int, Template]] = {}  # resolved path -> (mtime_ns, template)
+
+
+class TemplateError(ValueError):
+    """A template file cannot be used; the message names the file and the field."""
+
+
+def template_from_dict(data: dict, where: str = "template") -> Template:
+    """A :class:`Template` from the JSON of a template file (see :func:`save_template`)."""
+    if not isinstance(data, dict) or data.get("format") != TEMPLATE_FORMAT:
+        raise TemplateError(f"{where}: not a FaceInspector template ({TEMPLATE_FORMAT})")
+    try:
+        w, h = (int(v) for v in data["size"])
+        pts = np.asarray(data["points_px"], np.float64)
+        name = str(data.get("name") or "learned")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TemplateError(f"{where}: needs 'size' [w, h] and 'points_px' (5 x [x, y]) "
+                            f"({exc})") from exc
+    if w < 8 or h < 8 or w > 4096 or h > 4096:
+        raise TemplateError(f"{where}: size {w}x{h} is out of range (8..4096 px)")
+    if pts.shape != (5, 2) or not np.all(np.isfinite(pts)):
+        raise TemplateError(f"{where}: 'points_px' must be five finite [x, y] points")
+    if name in TEMPLATES and TEMPLATES[name].description != data.get("description", ""):
+        name = f"{name} (file)"  # never shadow a built-in template
+    return Template(name, (w, h), _pts(pts, w, h), description=str(data.get("description", "")))
+
+
+def template_to_dict(t: Template, **extra) -> dict:
+    """The JSON of a template file: size, the five points in pixels (pixel centres at integer
+    coordinates) and anything in ``extra`` (spread, number of faces, source)."""
+    if t.points is None:
+        raise TemplateError("the raw box template has no points to save")
+    w, h = t.size
+    return {"format": TEMPLATE_FORMAT, "name": t.name, "description": t.description,
+            "size": [w, h], "points_px": np.round(t.points * [w, h] - 0.5, 3).tolist(),
+            **extra}
+
+
+def save_template(t: Template, path, **extra) -> Path:
+    """Write ``t`` as a template file (JSON, atomically) and return its path."""
+    path = Path(path)
+    text = json.dumps(template_to_dict(t, **extra), indent=1)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_template(path) -> Template:
+    """The template in a file (cached by path and modification time)."""
+    p = Path(path).expanduser()
+    try:
+        key, mtime = str(p.resolve()), p.stat().st_mtime_ns
+    except OSError as exc:
+        raise TemplateError(f"template file {p} cannot be read ({exc.strerror or exc})") from exc
+    hit = _FILE_TEMPLATES.get(key)
+    if hit is not None and hit[0] == mtime:
+        return hit[1]
+    try:
+        data = json.loads(p.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise TemplateError(f"template file {p.name} is not readable JSON ({exc})") from exc
+    t = template_from_dict(data, p.name)
+    _FILE_TEMPLATES[key] = (mtime, t)
+    return t
+
+
+def is_template_file(name) -> bool:
+    return isinstance(name, str) and name.lower().endswith(".json")
+
+
+def get_template(name) -> Template:
+    """Template by name, or from a template file (a path ending in ``.json``); a
+    :class:`Template` passes through. ``KeyError`` lists the known names."""
     if isinstance(name, Template):
         return name
+    if is_template_file(name) or (hasattr(name, "suffix") and str(name).endswith(".json")):
+        return load_template(name)
     try:
         return TEMPLATES[name]
     except KeyError:
-        raise KeyError(f"unknown template {name!r}; known: {', '.join(sorted(TEMPLATES))}")
+        raise KeyError(f"unknown template {name!r}; known: {', '.join(sorted(TEMPLATES))} "
+                       "(or a template file, *.json)") from None
 
 
 # --------------------------------------------------------------------------- geometry
@@ -463,7 +554,10 @@ def make_crops(pixels, face: Face, template: str | Template, transforms=None, si
 
 
 __all__ = [
-    "TEMPLATES", "Chip", "Template", "crop_matrix", "get_template", "invert_affine", "make_crop",
+    "TEMPLATES", "TEMPLATE_FORMAT", "Chip", "Template", "TemplateError", "crop_matrix",
+    "get_template", "invert_affine", "is_template_file", "load_template", "make_crop",
+    "normalised_points",
+    "save_template", "template_from_dict", "template_to_dict",
     "make_crops", "map_points", "resolve_chip", "similarity_transform", "to_uint8_hwc",
     "transform_matrices", "transform_matrix", "warp_crop", "warp_crops",
 ]

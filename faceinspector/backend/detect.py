@@ -7,10 +7,17 @@ box refinement) run on a copy of the photo downscaled so that its longer side is
 ``max_side`` pixels, and stage 3 (O-Net, which places the final box and the landmarks) runs on
 crops of the full-resolution photo. The faces found are the same as a full-resolution run, with
 boxes and landmarks as precise, at a fraction of the cost (see ``benchmarks/detect.py``).
+
+Memory: every area resize is read from one float64 summed-area table (24 bytes per pixel). A
+photo larger than :data:`TABLE_MAX_PIXELS` is first area-downscaled to that many pixels and
+the table built from the copy, so detecting in a 60 Mpx photo costs well under 1 GB above the
+photo itself (``benchmarks/detect_memory.py``); photos up to that size use the table of the
+full photo, with the exact arithmetic of stock facenet-pytorch.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -20,6 +27,10 @@ from torch.nn.functional import interpolate
 
 from . import assets
 from .types import Detection, Face
+
+#: photos with more pixels than this are area-downscaled to it before the summed-area table is
+#: built (24 bytes per pixel of the table: 288 MB at 12 Mpx); smaller photos are exact
+TABLE_MAX_PIXELS = 12_000_000
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -73,15 +84,51 @@ class _Image:
     input rows ``floor(a*c/b)`` to ``ceil((a+1)*c/b)``. With a float64 summed-area table those
     averages cost four look-ups each, for all boxes at once, on CPU or CUDA — the same numbers as
     the per-box loop of resizes, computed in one vectorised step.
+
+    All coordinates are the photo's. A photo of more than ``max_pixels`` pixels is represented
+    by the table of an area-downscaled copy (``cv2.INTER_AREA``); its windows are then read at
+    fractional positions (bilinear in the table: the exact integral of the copy seen as
+    piecewise constant), so no full-resolution float copy of the photo is ever made.
     """
 
-    def __init__(self, pixels: np.ndarray, device: torch.device):
+    def __init__(self, pixels: np.ndarray, device: torch.device,
+                 max_pixels: int | None = TABLE_MAX_PIXELS):
         self.device = device
         self.h, self.w = pixels.shape[:2]
-        t = torch.as_tensor(np.array(pixels, copy=True), device=device).to(torch.float64)
-        s = torch.zeros((self.h + 1, self.w + 1, 3), dtype=torch.float64, device=device)
-        s[1:, 1:] = t.cumsum(0).cumsum(1)
+        src = pixels
+        if max_pixels and self.h * self.w > max_pixels:
+            import cv2
+
+            k = math.sqrt(max_pixels / (self.h * self.w))
+            size = (max(1, int(self.w * k)), max(1, int(self.h * k)))
+            src = cv2.resize(np.ascontiguousarray(pixels), size, interpolation=cv2.INTER_AREA)
+        elif not pixels.flags.writeable:  # torch wants a writable array to share
+            src = np.array(pixels, copy=True)
+        self.exact = src is pixels or src.shape == pixels.shape
+        self.th, self.tw = src.shape[:2]
+        self.fy, self.fx = self.th / self.h, self.tw / self.w
+        # built in place: 24 bytes per table pixel and no temporaries (cumsum of integers in
+        # float64 is exact, so the numbers are those of any summation order)
+        s = torch.zeros((self.th + 1, self.tw + 1, 3), dtype=torch.float64, device=device)
+        s[1:, 1:] = torch.from_numpy(np.ascontiguousarray(src))
+        del src
+        s.cumsum_(0)
+        s.cumsum_(1)
         self.sat = s
+
+    def _at(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The table at fractional photo positions ``y`` (..., 1) and ``x`` (..., 1, k):
+        bilinear between its four neighbours (exact for a piecewise-constant image)."""
+        y = (y.to(torch.float64) * self.fy).clamp(0, self.th)
+        x = (x.to(torch.float64) * self.fx).clamp(0, self.tw)
+        y0 = y.floor().long().clamp(max=self.th - 1)
+        x0 = x.floor().long().clamp(max=self.tw - 1)
+        dy = (y - y0).unsqueeze(-1)
+        dx = (x - x0).unsqueeze(-1)
+        s = self.sat
+        top = s[y0, x0] * (1 - dx) + s[y0, x0 + 1] * dx
+        bottom = s[y0 + 1, x0] * (1 - dx) + s[y0 + 1, x0 + 1] * dx
+        return top * (1 - dy) + bottom * dy
 
     def _windows(self, start: torch.Tensor, length: torch.Tensor, out: int):
         a = torch.arange(out, device=self.device)
@@ -97,8 +144,13 @@ class _Image:
         s = self.sat
         r0, r1 = r0[:, :, None], r1[:, :, None]
         c0, c1 = c0[:, None, :], c1[:, None, :]
-        total = s[r1, c1] - s[r0, c1] - s[r1, c0] + s[r0, c0]
-        area = ((r1 - r0) * (c1 - c0)).unsqueeze(-1).to(torch.float64)
+        if self.exact:
+            total = s[r1, c1] - s[r0, c1] - s[r1, c0] + s[r0, c0]
+            area = ((r1 - r0) * (c1 - c0)).unsqueeze(-1).to(torch.float64)
+        else:  # the same windows in the downscaled table, at fractional positions
+            total = (self._at(r1, c1) - self._at(r0, c1) - self._at(r1, c0)
+                     + self._at(r0, c0))
+            area = ((r1 - r0) * (c1 - c0)).unsqueeze(-1).to(torch.float64) * (self.fy * self.fx)
         out = (total / area).to(torch.float32).permute(0, 3, 1, 2)
         return (out - 127.5) * 0.0078125
 
@@ -128,11 +180,15 @@ class MTCNNDetector:
     max_side : longest side, in pixels, of the copy used for stages 1–2 (0 = full size).
     min_face : smallest face, in pixels of that copy, the pyramid looks for (MTCNN's minsize).
     thresholds : P/R/O-Net score thresholds (facenet-pytorch's defaults).
+    table_max_pixels : photos larger than this are downscaled to it before the summed-area
+        table is built (bounds the memory; see :data:`TABLE_MAX_PIXELS`; 0 = never).
     """
 
     def __init__(self, device=None, max_side: int = 1024, min_face: int = 20,
-                 thresholds=(0.6, 0.7, 0.7), factor: float = 0.709):
+                 thresholds=(0.6, 0.7, 0.7), factor: float = 0.709,
+                 table_max_pixels: int = TABLE_MAX_PIXELS):
         self.device = pick_device(device)
+        self.table_max_pixels = int(table_max_pixels)
         self.max_side = int(max_side)
         self.min_face = int(min_face)
         self.thresholds = tuple(thresholds)
@@ -167,7 +223,7 @@ class MTCNNDetector:
         from facenet_pytorch.models.utils.detect_face import (
             batched_nms, batched_nms_numpy, bbreg, generateBoundingBox, rerec)
 
-        full = _Image(pixels, self.device)
+        full = _Image(pixels, self.device, self.table_max_pixels)
         h, w = full.h, full.w
         limit = 1.0
         if self.max_side and max(h, w) > self.max_side:

@@ -1,7 +1,9 @@
 """Verification on labelled data: one pipeline for the CLI (``faceinspector eval``) and the GUI.
 
-Labelled pairs come from an LFW-format pairs file or a folder with one sub-folder per person
-(:func:`folder_pairs`). :func:`verify` embeds every image once
+Labelled pairs come from an LFW-format pairs file, an LFW folder (its ``pairs.txt``; the
+layouts are :mod:`~faceinspector.backend.datasets`'), or a folder with one sub-folder per
+person (:func:`folder_pairs`; LFW's ``people.txt`` can fix its folds). :func:`verify` embeds
+every image once
 (:func:`~faceinspector.backend.embeddings.embed_images`: photo -> MTCNN -> central face -> the
 embedder's chip) and scores the pairs with :func:`pairs_report` (LFW protocol: each fold's
 threshold is chosen on the other folds). It is a task (:mod:`~faceinspector.backend.tasks`):
@@ -17,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import datasets, triplets
 from . import images as _images
-from . import triplets
 from .embeddings import embed_images
 from .images import IMAGE_SUFFIXES
 from .photos import MeanLandmarks, central_face, fallback_face
@@ -31,27 +33,59 @@ def pair_images(pairs) -> list[str]:
 
 
 def pairs_file_root(pairs_file, root=None) -> Path:
-    """Where the images of an LFW-format pairs file are: ``root``, or by default the
-    ``lfw-deepfunneled`` folder beside the file."""
-    return Path(root) if root else Path(pairs_file).parent / "lfw-deepfunneled"
+    """Where the images of an LFW-format pairs file are: ``root``, or by default the image
+    folder beside the file (``lfw-deepfunneled/``, ``lfw/``, …:
+    :func:`datasets.lfw_images_for_pairs`; raises ``datasets.DataError`` when there is none)."""
+    return Path(root) if root else datasets.lfw_images_for_pairs(pairs_file)
+
+
+def lfw_folder_pairs(folder) -> Path | None:
+    """The ``pairs.txt`` of an LFW folder given as a folder (one holding ``pairs.txt``, or a
+    data folder holding ``lfw/`` that does), else None."""
+    folder = Path(folder)
+    for d in (folder, folder / "lfw"):
+        if (d / datasets.LFW_PAIRS).is_file():
+            return d / datasets.LFW_PAIRS
+    return None
 
 
 def pairs_report(emb, images, pairs, metric: str = "l2"):
     """The verification report (:class:`~faceinspector.backend.triplets.VerificationReport`)
     of ``pairs`` from ``emb``, the embeddings of ``images`` (row ``i`` is ``images[i]``).
 
-    Distances under ``metric``; a pair with an unreadable image (NaN embedding) counts as the
-    largest distance seen. Thresholds are chosen per fold on the other folds (LFW protocol).
-    Cheap (numpy only), so a new ``metric`` needs no model run.
+    Distances under ``metric``. A pair with an unreadable image (NaN embedding) has no
+    distance: it is left out of every figure and counted in the report's ``excluded``
+    (``report.index`` maps the scored pairs back to ``pairs``). Raises ``ValueError`` when no
+    pair, or only one kind of pair (same / different person), is left. Thresholds are chosen
+    per fold on the other folds (LFW protocol). Cheap (numpy only), so a new ``metric`` needs
+    no model run.
     """
     index = {name: i for i, name in enumerate(images)}
     a = emb[[index[p.a] for p in pairs]]
     b = emb[[index[p.b] for p in pairs]]
     dist = triplets.distance(a, b, metric)
-    ok = ~np.isnan(dist)
-    dist = np.where(ok, dist, np.nanmax(dist) if ok.any() else 1.0)
-    same = np.array([p.same for p in pairs])
-    return triplets.verify(dist, same, np.array([p.fold for p in pairs]))
+    same = np.array([p.same for p in pairs], bool)
+    folds = np.array([p.fold for p in pairs])
+    ok = np.isfinite(dist)
+    excluded = int((~ok).sum())
+    if not ok.any():
+        raise ValueError(f"none of the {len(pairs)} pairs can be scored: every pair has an "
+                         "image that could not be read")
+    if same[ok].all() or not same[ok].any():
+        kind = "different-person" if same[ok].all() else "same-person"
+        raise ValueError(f"no {kind} pairs are left to score ({excluded} of {len(pairs)} pairs "
+                         "left out: an image could not be read)")
+    keep = np.flatnonzero(ok)
+    return triplets.verify(dist[keep], same[keep], folds[keep], index=keep, excluded=excluded)
+
+
+def excluded_line(report) -> str:
+    """The line saying how many pairs were left out of the figures and why ("" if none)."""
+    n = getattr(report, "excluded", 0)
+    if not n:
+        return ""
+    return (f"{n} pair{'s' if n != 1 else ''} left out (an image could not be read); "
+            f"{report.n_pairs} scored")
 
 
 # ---------------------------------------------------------------- labelled folders (eval folder)
@@ -81,30 +115,35 @@ def folder_people(root, min_images: int = 2, max_people: int | None = None) -> d
 
 def folder_pairs(root, min_images: int = 2, max_people: int | None = None,
                  mode: str = "balanced", max_pairs: int = 50_000, folds: int = 10,
-                 seed: int = 0):
+                 seed: int = 0, people: list[dict] | None = None):
     """Verification pairs from a folder with one sub-folder per person.
 
     People are shuffled (``seed``) and dealt into ``folds`` folds; both images of a pair come
     from the same fold, so a fold's threshold is always chosen on other people (LFW-style).
     ``mode="balanced"``: every same-person pair plus as many different-person pairs drawn
     uniformly at random; ``mode="all"``: every pair of images within a fold (``folds=1``: every
-    pair). More than ``max_pairs`` pairs are sampled down uniformly.
+    pair). More than ``max_pairs`` pairs are sampled down uniformly. ``people``: folds of names
+    (LFW's ``people.txt``, :func:`datasets.read_people`) instead of the random split; people
+    in none of them are left out.
 
     Returns ``(images, pairs)``: the relative image paths used (sorted) and
     :class:`~faceinspector.backend.triplets.Pair` objects.
     """
     if mode not in PAIR_MODES:
         raise ValueError(f"unknown pair mode {mode!r}; choose one of {', '.join(PAIR_MODES)}")
-    people = folder_people(root, min_images, max_people)
-    names = sorted(people)
+    found = folder_people(root, min_images, max_people)
+    names = sorted(found)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(names))
-    folds = max(1, min(folds, len(names) // 2 or 1))
+    if people is not None:
+        fold_members = [[n for n in sorted(fold) if n in found] for fold in people]
+    else:
+        k = max(1, min(folds, len(names) // 2 or 1))
+        fold_members = [[names[i] for i in order[f::k]] for f in range(k)]
     pairs: list = []
-    for f in range(folds):
-        members = [names[i] for i in order[f::folds]]
-        files = [img for m in members for img in people[m]]
-        owner = np.array([k for k, m in enumerate(members) for _ in people[m]])
+    for f, members in enumerate(fold_members):
+        files = [img for m in members for img in found[m]]
+        owner = np.array([k for k, m in enumerate(members) for _ in found[m]])
         if len(files) < 2:
             continue
         ia, ib = np.triu_indices(len(files), 1)
@@ -135,7 +174,10 @@ def check_folder_pairs(pairs, where, min_images: int = 2) -> int:
 
 def check_pairs_root(pairs_file, root=None) -> Path:
     """The image folder of a pairs file (:func:`pairs_file_root`); ``ValueError`` if missing."""
-    root = pairs_file_root(pairs_file, root)
+    try:
+        root = pairs_file_root(pairs_file, root)
+    except datasets.DataError as exc:
+        raise ValueError(str(exc)) from None
     if not root.is_dir():
         raise ValueError(f"the images of {Path(pairs_file).name} are expected in {root}, which "
                          "is not a folder (give the image folder with --root)")
@@ -177,23 +219,34 @@ class Verification:
 
 def labelled_pairs(source, root=None, min_images: int = 2, max_people: int | None = None,
                    mode: str = "balanced", max_pairs: int = 50_000, folds: int | None = None,
-                   seed: int = 0) -> tuple[str, Path, list[str], list, dict]:
-    """``(kind, root, images, pairs, info)`` of a pairs file or a folder of people.
+                   seed: int = 0, people=None) -> tuple[str, Path, list[str], list, dict]:
+    """``(kind, root, images, pairs, info)`` of a pairs file, an LFW folder or a folder of
+    people.
 
-    A folder: :func:`folder_pairs` with ``folds`` (default 10) folds by person. A pairs file:
-    its pairs (only the first ``folds`` folds when given), images under ``root`` (default the
-    ``lfw-deepfunneled`` folder beside it). Raises ``ValueError`` with what is wrong.
+    An LFW folder (:func:`lfw_folder_pairs`): its ``pairs.txt``. A pairs file: its pairs (only
+    the first ``folds`` folds when given), images under ``root`` (default the image folder
+    beside it). A folder of people: :func:`folder_pairs` with ``folds`` (default 10) folds by
+    person, or the folds of ``people`` (LFW's ``people.txt``). Raises ``ValueError`` with what
+    is wrong.
     """
     source = Path(source)
+    if source.is_dir() and people is None and lfw_folder_pairs(source) is not None:
+        source = lfw_folder_pairs(source)
     if source.is_dir():
+        if people is not None and not isinstance(people, list):
+            try:
+                people = datasets.read_people(people)
+            except (OSError, datasets.DataError) as exc:
+                raise ValueError(str(exc)) from None
         names, pairs = folder_pairs(source, min_images, max_people, mode, max_pairs,
-                                    folds or 10, seed)
+                                    folds or 10, seed, people)
         n_same = check_folder_pairs(pairs, source.name, min_images)
         info = {"mode": mode, "people": len({n.split("/")[0] for n in names}),
                 "same": n_same, "different": len(pairs) - n_same}
         return "folder", source, names, pairs, info
     if not source.is_file():
-        raise ValueError(f"{source} is neither a pairs file nor a folder of people")
+        raise ValueError(f"{source} is neither a pairs file, an LFW folder (with "
+                         f"{datasets.LFW_PAIRS}) nor a folder of people")
     pairs = triplets.read_pairs(source)
     if folds:
         pairs = [p for p in pairs if p.fold < folds]
@@ -205,7 +258,7 @@ def labelled_pairs(source, root=None, min_images: int = 2, max_people: int | Non
 def verify(backend, source, model_id: str = "dlib-resnet", metric: str = "l2", root=None,
            min_images: int = 2, max_people: int | None = None, mode: str = "balanced",
            max_pairs: int = 50_000, folds: int | None = None, seed: int = 0,
-           cancel: CancelToken | None = None):
+           people=None, cancel: CancelToken | None = None):
     """Task: embed a labelled set (:func:`labelled_pairs`) and verify its pairs.
 
     Same pipeline for every caller: MTCNN -> central face -> the embedder's chip -> batched
@@ -214,16 +267,32 @@ def verify(backend, source, model_id: str = "dlib-resnet", metric: str = "l2", r
     """
     t0 = time.perf_counter()
     kind, root, names, pairs, info = labelled_pairs(source, root, min_images, max_people, mode,
-                                                    max_pairs, folds, seed)
+                                                    max_pairs, folds, seed, people)
     emb = yield from relay(embed_images(backend, [root / n for n in names], model_id,
                                         cancel=cancel), stage="embed")
-    report = pairs_report(emb.embeddings, names, pairs, metric)
+    try:
+        report = pairs_report(emb.embeddings, names, pairs, metric)
+    except ValueError as exc:
+        first = next(iter(emb.errors.values()), "")
+        raise ValueError(f"{Path(source).name}: {exc}"
+                         + (f"; {len(emb.errors)} unreadable, e.g. {first}" if first else "")
+                         ) from None
     info = {"images": len(names), "detected": int(emb.detected.sum()),
             "unreadable": len(emb.errors), **info}
     yield Progress(len(names), len(names), "Verified", "verify")
     return Verification(Path(source), kind, root, model_id, metric, tuple(names), tuple(pairs),
                         emb.embeddings, emb.detected, emb.errors, report,
                         time.perf_counter() - t0, info)
+
+
+def verify_lfw(backend, folder=None, model_id: str = "dlib-resnet", metric: str = "l2",
+               folds: int | None = None, cancel: CancelToken | None = None):
+    """Task: :func:`verify` on the ``pairs.txt`` of an LFW folder, in any layout
+    :func:`datasets.lfw` accepts (None: the environment's); the folder is resolved here, on the
+    worker, and a missing or malformed layout raises ``datasets.DataError``."""
+    data = datasets.lfw(folder, pairs=True)
+    return (yield from verify(backend, data.pairs, model_id, metric, data.images, folds=folds,
+                              cancel=cancel))
 
 
 def pair_preview(backend, root: Path, a: str, b: str, model_id: str, side: int = 220):
@@ -241,5 +310,6 @@ def pair_preview(backend, root: Path, a: str, b: str, model_id: str, side: int =
 
 __all__ = ["PAIR_MODES", "MeanLandmarks", "Verification", "central_face", "check_folder_pairs",
            "check_pairs_root", "fallback_face", "folder_pairs", "folder_people",
-           "labelled_pairs", "pair_images", "pair_preview", "pairs_file_root", "pairs_report",
-           "verify"]
+           "excluded_line", "labelled_pairs", "pair_images", "pair_preview", "pairs_file_root",
+           "pairs_report",
+           "verify", "verify_lfw"]

@@ -8,14 +8,14 @@ because distances between different embedding spaces mean nothing.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .triplets import distance
+from .files import atomic_write
+from .triplets import METRICS, distance
 
 FORMAT = "faceinspector-gallery/1"
 
@@ -44,6 +44,8 @@ class Gallery:
         if not name:
             raise GalleryError("a person needs a name")
         e = np.asarray(embedding, np.float32).reshape(1, -1)
+        if not np.isfinite(e).all():
+            raise GalleryError(f"the embedding of {name} holds NaN or infinite values")
         if self.embeddings.size and e.shape[1] != self.embeddings.shape[1]:
             raise GalleryError(f"embedding has {e.shape[1]} values; this gallery holds "
                                f"{self.embeddings.shape[1]}-D embeddings")
@@ -63,6 +65,9 @@ class Gallery:
         q = q.reshape(1, -1) if q.ndim == 1 else q
         if not self.names:
             return [Match("unknown", float("inf"), "") for _ in q]
+        if q.shape[-1] != self.embeddings.shape[1]:
+            raise GalleryError(f"the faces have {q.shape[-1]}-D embeddings, the gallery "
+                               f"holds {self.embeddings.shape[1]}-D ones ({self.model_id})")
         d = distance(q[:, None, :], self.embeddings[None, :, :], self.metric)
         out = []
         for row in d:
@@ -79,35 +84,83 @@ class Gallery:
                 self.embeddings.size else 0,
                 "people": [{"name": n, "embedding": [round(float(v), 7) for v in e]}
                            for n, e in zip(self.names, self.embeddings)]}
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".gallery-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(data, indent=1), make_parents=False)
 
     @classmethod
-    def load(cls, path: str | Path, expect_model: str | None = None) -> "Gallery":
+    def load(cls, path: str | Path, expect_model: str | None = None,
+             expect_dim: int | None = None) -> "Gallery":
+        """Read a gallery file, checking every field before anything uses it.
+
+        ``expect_model``: the embedder in use (a gallery of another embedder is refused);
+        ``expect_dim``: its embedding size (default: the size the model declares, see
+        :func:`embedding_dim`). Raises :class:`GalleryError` with one line naming the file and
+        the field: unknown format, no model id, unknown metric, a threshold that is not a
+        finite number >= 0, a dimension that does not match, non-finite values.
+        """
         path = Path(path)
+        name = path.name
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise GalleryError(f"{path.name} is not a readable gallery file: {exc}") from exc
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise GalleryError(f"{name} is not a readable gallery file: {why}") from exc
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise GalleryError(f"{path.name} is not a FaceInspector gallery ({FORMAT}).")
+            raise GalleryError(f"{name} is not a FaceInspector gallery ({FORMAT}).")
         model = data.get("model_id")
+        if not isinstance(model, str) or not model.strip():
+            raise GalleryError(f"{name}: field 'model_id' must name the embedder the gallery "
+                               f"was made with, got {model!r}")
         if expect_model and model != expect_model:
-            raise GalleryError(f"{path.name} was made with the embedder '{model}', not "
+            raise GalleryError(f"{name} was made with the embedder '{model}', not "
                                f"'{expect_model}': its distances are not comparable. Switch the "
                                f"embedder to '{model}' or enroll the people again.")
+        metric = data.get("metric", "l2")
+        if metric not in METRICS:
+            raise GalleryError(f"{name}: field 'metric' must be one of {', '.join(METRICS)}, "
+                               f"got {metric!r}")
+        threshold = data.get("threshold", 0.6)
+        if (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                or not math.isfinite(threshold) or threshold < 0):
+            raise GalleryError(f"{name}: field 'threshold' must be a finite number >= 0, got "
+                               f"{threshold!r}")
+        dim = data.get("dim")
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 0:
+            raise GalleryError(f"{name}: field 'dim' must be a whole number, got {dim!r}")
         people = data.get("people", [])
+        if not isinstance(people, list):
+            raise GalleryError(f"{name}: field 'people' must be a list")
         try:
-            names = [str(p["name"]) for p in people]
+            names = [p["name"] for p in people]
             emb = np.array([p["embedding"] for p in people], np.float32)
         except (KeyError, TypeError, ValueError) as exc:
-            raise GalleryError(f"{path.name}: malformed person entry ({exc})") from exc
-        if people and (emb.ndim != 2 or emb.shape[1] != data.get("dim")):
-            raise GalleryError(f"{path.name}: embeddings do not all have {data.get('dim')} values")
-        g = cls(model_id=model, metric=data.get("metric", "l2"),
-                threshold=float(data.get("threshold", 0.6)), names=names,
-                embeddings=emb if people else np.zeros((0, 0), np.float32))
-        return g
+            raise GalleryError(f"{name}: malformed entry in field 'people' ({exc})") from exc
+        bad = next((n for n in names if not isinstance(n, str) or not n.strip()), None)
+        if bad is not None or len(set(names)) != len(names):
+            what = f"{bad!r} is not a name" if bad is not None else "a name appears twice"
+            raise GalleryError(f"{name}: field 'people': {what}")
+        if people and (emb.ndim != 2 or emb.shape[1] != dim):
+            raise GalleryError(f"{name}: field 'people': embeddings do not all have the {dim} "
+                               "values that field 'dim' says")
+        if people and not np.isfinite(emb).all():
+            row = int(np.flatnonzero(~np.isfinite(emb).all(1))[0])
+            raise GalleryError(f"{name}: field 'people': the embedding of {names[row]!r} holds "
+                               "NaN or infinite values")
+        want = expect_dim if expect_dim is not None else embedding_dim(expect_model or model)
+        if people and want is not None and dim != want:
+            raise GalleryError(f"{name}: field 'dim' is {dim}, but the embedder '{model}' "
+                               f"makes {want}-D embeddings")
+        return cls(model_id=model, metric=metric, threshold=float(threshold), names=names,
+                   embeddings=emb if people else np.zeros((0, 0), np.float32))
+
+
+def embedding_dim(model_id: str | None) -> int | None:
+    """The embedding size a bundled embedder declares (``dim``), None when unknown (a user
+    model, or no id). Imports the model's class (torch), not its weights."""
+    if not model_id:
+        return None
+    try:
+        from .models import model_class
+
+        return getattr(model_class(model_id), "dim", None)
+    except (KeyError, ImportError, AttributeError):
+        return None

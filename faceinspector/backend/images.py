@@ -111,8 +111,19 @@ def to_rgb_uint8(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.array(rgb, dtype=np.uint8))
 
 
-def _decode(fp, name: str, head: bytes, suffix: str, max_pixels: int) -> tuple[np.ndarray, tuple]:
-    """Open, size-check, fully decode, EXIF-rotate and convert one image (fp at offset 0)."""
+def _frames_note(img: Image.Image, name: str) -> str:
+    """The note for a multi-page (multi-frame) file: only the first is used ("" if one)."""
+    n = getattr(img, "n_frames", 1) or 1
+    if n <= 1:
+        return ""
+    kind = "pages" if (img.format or "").upper() in ("TIFF", "MPO") else "frames"
+    return f"{name} has {n} {kind}; only the first is used"
+
+
+def _decode(fp, name: str, head: bytes, suffix: str,
+            max_pixels: int) -> tuple[np.ndarray, tuple, str]:
+    """Open, size-check, fully decode, EXIF-rotate and convert one image (fp at offset 0);
+    returns (pixels, stored size, note)."""
     brand = head[8:12] if head[4:8] == b"ftyp" else b""
     looks_heif = brand in _HEIF_BRANDS or (
         suffix in _HEIF_SUFFIXES and not head.startswith(_SIGNATURES))
@@ -141,6 +152,10 @@ def _decode(fp, name: str, head: bytes, suffix: str, max_pixels: int) -> tuple[n
         if w <= 0 or h <= 0:
             raise ImageError(f"{name} is truncated or corrupt (size {w}×{h})")
         try:
+            note = _frames_note(img, name)
+        except Exception:  # counting frames of a damaged file: no note, the decode decides
+            note = ""
+        try:
             img.load()  # force the full decode now, so truncation shows up here
         except MemoryError:
             raise ImageError(f"{name} is too large to decode in memory ({w}×{h})") from None
@@ -151,7 +166,7 @@ def _decode(fp, name: str, head: bytes, suffix: str, max_pixels: int) -> tuple[n
     except Exception as exc:  # a broken EXIF block should not cost the user the photo
         log.warning("%s: ignoring unreadable EXIF orientation (%s)", name, _one_line(exc))
     try:
-        return to_rgb_uint8(img), (w, h)
+        return to_rgb_uint8(img), (w, h), note
     except Exception as exc:
         raise ImageError(f"{name} has an unsupported pixel mode {img.mode} "
                          f"({_one_line(exc)})") from None
@@ -173,8 +188,8 @@ def load_photo(src: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS) 
         data = bytes(src)
         if not data:
             raise ImageError("<bytes> is empty")
-        pixels, size = _decode(BytesIO(data), "<bytes>", data[:16], "", max_pixels)
-        return Photo(pixels=pixels, source="<bytes>", original_size=size)
+        pixels, size, note = _decode(BytesIO(data), "<bytes>", data[:16], "", max_pixels)
+        return Photo(pixels=pixels, source="<bytes>", original_size=size, note=note)
     if not isinstance(src, (str, os.PathLike)):
         raise TypeError(f"load_photo expects a path or bytes, not {type(src).__name__}")
     path = os.fspath(src)
@@ -190,7 +205,7 @@ def load_photo(src: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS) 
         with open(path, "rb") as fp:
             head = fp.read(16)
             fp.seek(0)
-            pixels, size = _decode(fp, name, head, Path(path).suffix.lower(), max_pixels)
+            pixels, size, note = _decode(fp, name, head, Path(path).suffix.lower(), max_pixels)
     except ImageError:
         raise
     except ValueError as exc:  # e.g. an embedded NUL byte in the path
@@ -201,7 +216,9 @@ def load_photo(src: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS) 
         raise ImageError(f"{name} cannot be read: permission denied") from None
     except OSError as exc:
         raise ImageError(f"{name} cannot be read: {exc.strerror or _one_line(exc)}") from None
-    return Photo(pixels=pixels, source=str(path), original_size=size)
+    if note:
+        log.info("%s", note)
+    return Photo(pixels=pixels, source=str(path), original_size=size, note=note)
 
 
 def _walk(folder: Path, recursive: bool) -> Iterator[tuple[Path, ImageError | None]]:
@@ -233,7 +250,10 @@ def _walk(folder: Path, recursive: bool) -> Iterator[tuple[Path, ImageError | No
             continue
         try:
             is_dir = entry.is_dir()
-        except OSError:
+        except OSError as exc:  # a symlink loop: say so when it is named like an image
+            if os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
+                why = exc.strerror or _one_line(exc)
+                yield Path(entry.path), ImageError(f"{entry.name} cannot be read: {why}")
             continue
         if is_dir:
             if recursive:

@@ -44,6 +44,7 @@ class PhotoItem:
     photo: Photo | None = None  # full pixels
     display: np.ndarray | None = None  # at most DISPLAY_MAX_SIDE per side (RGB, or packed)
     seconds: float = 0.0
+    note: str = ""  # e.g. "only the first of 3 pages is used" (Photo.note)
 
     @property
     def display_scale(self) -> float:
@@ -116,7 +117,7 @@ def detect_item(backend, path: Path, photo: Photo, thumb_side: int,
     display = images.downscale(photo.pixels, display_side)[0] if display_side else None
     return PhotoItem(Path(path), faces, thumbnail(photo.pixels, thumb_side),
                      (photo.width, photo.height), photo=photo, display=display,
-                     seconds=time.perf_counter() - t0)
+                     seconds=time.perf_counter() - t0, note=photo.note)
 
 
 def load_and_detect(backend, paths, thumb_side: int = 112, use_cache: bool = True,

@@ -93,37 +93,61 @@ def lfw_image(name: str, index: int) -> str:
 
 
 def read_pairs(path: str | Path) -> list[Pair]:
-    """Parse an LFW-format pairs file (header ``folds n``, then per fold n same, n different)."""
-    lines = Path(path).read_text().split("\n")
+    """Parse an LFW-format pairs file: a header ``folds n`` (``pairs.txt``: 10 folds of 300 as
+    distributed, any number here) or ``n`` alone (``pairsDevTrain.txt`` / ``pairsDevTest.txt``:
+    one fold), then per fold n same-person and n different-person lines.
+
+    Raises ``ValueError`` naming the file (and the line) for anything that is not that format.
+    """
+    name = Path(path).name
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").split("\n")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name} is not a text file ({exc.reason})") from None
     head = lines[0].split()
     try:
-        folds, n = int(head[0]), int(head[1])
+        folds, n = (1, int(head[0])) if len(head) == 1 else (int(head[0]), int(head[1]))
     except (IndexError, ValueError) as exc:
-        raise ValueError(
-            f"{Path(path).name}: first line must be '<folds> <pairs per half>'") from exc
-    rows = [ln.split() for ln in lines[1:] if ln.strip()]
+        raise ValueError(f"{name}: first line must be '<folds> <pairs per half>' (LFW's "
+                         "pairs.txt; '<pairs per half>' alone for one fold, as in "
+                         f"pairsDevTest.txt), not {lines[0][:40]!r}") from exc
+    if folds < 1 or n < 1:
+        raise ValueError(f"{name}: first line says {folds} folds of {n} pairs per half; both "
+                         "must be 1 or more")
+    rows = [(k + 2, ln.split()) for k, ln in enumerate(lines[1:]) if ln.strip()]
     if len(rows) < folds * 2 * n:
-        raise ValueError(f"{Path(path).name}: expected {folds * 2 * n} pairs, found {len(rows)}")
+        raise ValueError(f"{name}: expected {folds * 2 * n} pairs, found {len(rows)}")
     out = []
-    for i, r in enumerate(rows[: folds * 2 * n]):
+    for i, (line, r) in enumerate(rows[: folds * 2 * n]):
         fold = i // (2 * n)
-        if len(r) == 3:
-            out.append(Pair(lfw_image(r[0], r[1]), lfw_image(r[0], r[2]), True, fold))
-        elif len(r) == 4:
-            out.append(Pair(lfw_image(r[0], r[1]), lfw_image(r[2], r[3]), False, fold))
-        else:
-            raise ValueError(f"{Path(path).name}: line {i + 2} is not a pair: {' '.join(r)}")
+        try:
+            if len(r) == 3:
+                out.append(Pair(lfw_image(r[0], r[1]), lfw_image(r[0], r[2]), True, fold))
+            elif len(r) == 4:
+                out.append(Pair(lfw_image(r[0], r[1]), lfw_image(r[2], r[3]), False, fold))
+            else:
+                raise ValueError("not a pair")
+        except ValueError:
+            raise ValueError(f"{name}, line {line}: not a pair ('NAME N M' or 'NAME N NAME2 "
+                             f"M' with whole numbers N, M): {' '.join(r)}") from None
     return out
 
 
 def best_threshold(dist: np.ndarray, same: np.ndarray) -> tuple[float, float]:
-    """(τ, accuracy) maximising accuracy of ``dist < τ`` == ``same``."""
+    """(τ, accuracy) maximising accuracy of ``dist < τ`` == ``same``.
+
+    Only cuts between two different distances are considered: tied pairs fall on the same
+    side of any threshold, so a cut inside a run of ties would claim an accuracy that
+    ``dist < τ`` cannot reach.
+    """
     order = np.argsort(dist)
     d, s = dist[order], same[order].astype(int)
     # predicting "same" for the first k pairs: correct = same among first k + different after
     correct = np.concatenate([[0], np.cumsum(s)]) + np.concatenate(
         [[(1 - s).sum()], (1 - s).sum() - np.cumsum(1 - s)])
-    k = int(np.argmax(correct))
+    valid = np.ones(len(d) + 1, bool)
+    valid[1:-1] = d[1:] > d[:-1]  # a cut between positions k-1 and k
+    k = int(np.argmax(np.where(valid, correct, -1)))
     if k == 0:
         tau = d[0] - 1e-6
     elif k == len(d):
@@ -143,19 +167,41 @@ class VerificationReport:
     tpr: np.ndarray
     auc: float
     tar_at_far: dict          # {far: tar}
-    dist: np.ndarray
+    dist: np.ndarray          # the pairs scored (pairs with an unreadable image left out)
     same: np.ndarray
-    n_pairs: int
+    n_pairs: int              # pairs scored
+    index: np.ndarray | None = None  # position of each scored pair in the caller's pair list
+    excluded: int = 0         # pairs left out because an image could not be read
+
+    def pair(self, i: int) -> int:
+        """The position in the caller's pair list of scored pair ``i``."""
+        return int(i if self.index is None else self.index[i])
 
 
 def roc(dist: np.ndarray, same: np.ndarray):
-    order = np.argsort(dist, kind="stable")
-    s = same[order].astype(float)
-    tp = np.concatenate([[0], np.cumsum(s)])
-    fp = np.concatenate([[0], np.cumsum(1 - s)])
-    tpr = tp / max(s.sum(), 1)
-    fpr = fp / max((1 - s).sum(), 1)
+    """(FAR, TAR) points of the ROC curve of accepting ``dist < τ`` as "same person".
+
+    scikit-learn's ``roc_curve`` on the score ``-dist``: pairs with equal distances are one
+    step of the curve (a diagonal segment), never ordered by their position in the file.
+    """
+    import warnings
+
+    from sklearn.metrics import roc_curve
+
+    dist, same = np.asarray(dist, np.float64), np.asarray(same, bool)
+    if not same.any() or same.all():  # one class only: the curve is undefined
+        return np.array([0.0, 1.0]), np.array([0.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fpr, tpr, _ = roc_curve(same, -dist, drop_intermediate=False)
     return fpr, tpr
+
+
+def area_under(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """The area under an ROC curve (scikit-learn's ``auc``: trapezoids)."""
+    from sklearn.metrics import auc
+
+    return float(auc(fpr, tpr))
 
 
 def tar_at_far(dist: np.ndarray, same: np.ndarray, far: float) -> float:
@@ -165,8 +211,13 @@ def tar_at_far(dist: np.ndarray, same: np.ndarray, far: float) -> float:
 
 
 def verify(dist: np.ndarray, same: np.ndarray, folds: np.ndarray,
-           fars=(1e-3, 1e-2)) -> VerificationReport:
-    """Cross-validated verification accuracy from pair distances."""
+           fars=(1e-3, 1e-2), index=None, excluded: int = 0) -> VerificationReport:
+    """Cross-validated verification accuracy from pair distances.
+
+    ``index`` and ``excluded`` are passed through to the report: where each pair sits in the
+    caller's list, and how many pairs the caller left out (see
+    :func:`faceinspector.backend.evaluate.pairs_report`).
+    """
     dist, same, folds = np.asarray(dist, float), np.asarray(same, bool), np.asarray(folds)
     accs, taus = [], []
     for f in np.unique(folds):
@@ -176,13 +227,14 @@ def verify(dist: np.ndarray, same: np.ndarray, folds: np.ndarray,
         taus.append(tau)
         accs.append(float(((dist[test] < tau) == same[test]).mean()))
     fpr, tpr = roc(dist, same)
-    auc = float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
+    auc = area_under(fpr, tpr)
     tau_all, _ = best_threshold(dist, same)
     return VerificationReport(
         accuracy=float(np.mean(accs)), accuracy_std=float(np.std(accs)), threshold=tau_all,
         fold_thresholds=np.array(taus), fpr=fpr, tpr=tpr, auc=auc,
         tar_at_far={far: tar_at_far(dist, same, far) for far in fars}, dist=dist, same=same,
-        n_pairs=len(dist))
+        n_pairs=len(dist), index=None if index is None else np.asarray(index),
+        excluded=int(excluded))
 
 
 def hardest_pairs(dist: np.ndarray, same: np.ndarray, k: int = 5):

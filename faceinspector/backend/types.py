@@ -48,6 +48,7 @@ class Photo:
     pixels: np.ndarray
     source: str
     original_size: tuple[int, int]  # (width, height) as stored, before EXIF rotation
+    note: str = ""  # something the user should know, e.g. "only the first of 3 pages is used"
 
     @property
     def width(self) -> int:

@@ -1,4 +1,4 @@
-"""Headless commands: ``faceinspector models|detect|eval|probe|train|experiment ...``.
+"""Headless commands: ``faceinspector models|detect|eval|probe|mismatch|train|experiment ...``.
 
 One module per command (``cmd_*.py``, each with ``add_parser(sub)``); what they share -- one
 error line instead of a traceback, the one progress printer for backend tasks, Ctrl-C to stop
@@ -9,14 +9,18 @@ non-zero exit code, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 
 from .. import __version__
-from . import cmd_detect, cmd_eval, cmd_experiment, cmd_models, cmd_probe, cmd_train
-from .common import fail
+from . import (cmd_detect, cmd_eval, cmd_experiment, cmd_mismatch, cmd_models, cmd_probe,
+               cmd_train)
+from .common import fail, quiet_broken_pipe
 
 #: (command, module) in the order ``--help`` lists them
 _MODULES = (("models", cmd_models), ("detect", cmd_detect), ("eval", cmd_eval),
-            ("probe", cmd_probe), ("train", cmd_train), ("experiment", cmd_experiment))
+            ("probe", cmd_probe), ("mismatch", cmd_mismatch), ("train", cmd_train),
+            ("experiment", cmd_experiment))
 COMMANDS = tuple(name for name, _ in _MODULES)
 
 
@@ -32,19 +36,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every failure is one ``error:`` line on stderr and a non-zero exit
+    (``FACEINSPECTOR_DEBUG=1`` shows the traceback of an unexpected one instead)."""
     args = build_parser().parse_args(argv)
     if args.command == "detect" and args.template is None:
         args.template = ["raw", "dlib-chip"]
-    from ..backend.assets import AssetError
-    from ..backend.images import ImageError
     from ..backend.tasks import Cancelled
 
     try:
         return args.func(args)
-    except (AssetError, ImageError, ValueError, KeyError) as exc:
-        return fail(exc)
     except (KeyboardInterrupt, Cancelled):
         return 130
+    except BrokenPipeError:  # `faceinspector ... | head`: the reader has gone, so say nothing
+        quiet_broken_pipe()
+        return 141
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        if os.environ.get("FACEINSPECTOR_DEBUG"):
+            raise
+        return fail(exc)
 
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+def looks_like_command(arg: str) -> bool:
+    """True when ``arg`` (the first argument) is meant as a command, not a photo: it is not an
+    existing file or folder and is a plain lower-case word (``mismatch``, ``evalute``)."""
+    return (arg not in COMMANDS and re.fullmatch(r"[a-z][a-z0-9_-]*", arg) is not None
+            and not os.path.exists(arg))
+
+
+def not_a_command(arg: str) -> int:
+    """The one line for ``faceinspector WORD`` when WORD is not a command (exit 2)."""
+    return fail(f"'{arg}' is not a command (nor a photo or folder); commands are: "
+                f"{', '.join(COMMANDS)}. Run `faceinspector --help` for more.")
+
+
+__all__ = ["COMMANDS", "build_parser", "looks_like_command", "main", "not_a_command"]

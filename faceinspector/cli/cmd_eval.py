@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from .common import run_task
+from .common import device_arg, positive_int, run_task
 
 # backend/evaluate.py's PAIR_MODES, spelled out so --help does not import numpy
 PAIR_MODES = ("balanced", "all")
@@ -12,14 +13,19 @@ PAIR_MODES = ("balanced", "all")
 
 def cmd_eval(args) -> int:
     from ..backend import Backend
-    from ..backend.evaluate import verify
+    from ..backend.evaluate import excluded_line, verify, verify_lfw
 
     backend = Backend(device=args.device)
     t0 = time.perf_counter()
     if args.what == "folder":
         task = verify(backend, args.folder, model_id=args.model, metric=args.metric,
                       min_images=args.min_images, max_people=args.max_people, mode=args.pairs,
-                      max_pairs=args.max_pairs, folds=args.folds, seed=args.seed)
+                      max_pairs=args.max_pairs, folds=args.folds, seed=args.seed,
+                      people=args.people)
+    elif args.pairs is None or (Path(args.pairs).is_dir() and args.root is None):
+        # an LFW folder (any layout), else the one the environment names: its pairs.txt
+        task = verify_lfw(backend, args.pairs, model_id=args.model, metric=args.metric,
+                          folds=args.folds)
     else:
         task = verify(backend, args.pairs, root=args.root, model_id=args.model,
                       metric=args.metric, folds=args.folds)
@@ -32,8 +38,10 @@ def cmd_eval(args) -> int:
         print(f"pairs:       {report.n_pairs} ({info['same']} same, {info['different']} "
               f"different; {info['mode']}), {v.folds} folds by person, seed {args.seed}")
     else:
-        print(f"pairs file:  {args.pairs}  ({report.n_pairs} pairs, {v.folds} "
+        print(f"pairs file:  {v.source}  ({report.n_pairs} pairs, {v.folds} "
               f"folds, {info['images']} images)")
+    if report.excluded:
+        print(f"excluded:    {excluded_line(report)}")
     print(f"model:       {args.model}, distance {args.metric}, device {backend.device_name}")
     print(f"faces found: {info['detected']}/{info['images']} images "
           f"(the rest use the data set's mean landmarks); unreadable: {info['unreadable']}")
@@ -52,28 +60,35 @@ def add_parser(sub) -> None:
     e = sub.add_parser("eval", help="verification accuracy on labelled pairs")
     esub = e.add_subparsers(dest="what", required=True)
     lfw = esub.add_parser("lfw", help="LFW protocol on a pairs file (10-fold style CV threshold)")
-    lfw.add_argument("pairs", help="pairs file in the LFW format")
-    lfw.add_argument("--root", help="image folder (default: lfw-deepfunneled beside the file)")
+    lfw.add_argument("pairs", nargs="?",
+                     help="a pairs file in the LFW format (any number of folds), or an LFW "
+                          "folder holding pairs.txt (default: $FACEINSPECTOR_LFW, else "
+                          "$FACEINSPECTOR_DATA/lfw)")
+    lfw.add_argument("--root", help="image folder (default: lfw-deepfunneled/, lfw/, … beside "
+                                    "the pairs file)")
     lfw.add_argument("--model", default="dlib-resnet", help="embedder model id")
     lfw.add_argument("--metric", default="l2", choices=["l2", "sq-l2", "cosine"])
-    lfw.add_argument("--folds", type=int, help="use only the first N folds")
-    lfw.add_argument("--device", default="auto")
+    lfw.add_argument("--folds", type=positive_int, help="use only the first N folds")
+    lfw.add_argument("--device", default="auto", type=device_arg)
     fo = esub.add_parser("folder", help="verification on a folder with one sub-folder per "
                                         "person (same pipeline and report as 'eval lfw')")
     fo.add_argument("folder", help="folder of person sub-folders")
-    fo.add_argument("--min-images", type=int, default=2,
+    fo.add_argument("--min-images", type=positive_int, default=2,
                     help="use people with at least N images (default 2)")
-    fo.add_argument("--max-people", type=int, help="use only the first N such people (by name)")
+    fo.add_argument("--max-people", type=positive_int,
+                    help="use only the first N such people (by name)")
     fo.add_argument("--pairs", default="balanced", choices=PAIR_MODES,
                     help="balanced: every same-person pair + as many random different-person "
                          "pairs; all: every pair within a fold")
-    fo.add_argument("--max-pairs", type=int, default=50_000,
+    fo.add_argument("--max-pairs", type=positive_int, default=50_000,
                     help="sample down to at most N pairs (default 50000)")
-    fo.add_argument("--folds", type=int, default=10,
+    fo.add_argument("--folds", type=positive_int, default=10,
                     help="deal the people into N folds; each fold's threshold is chosen on the "
                          "others (default 10)")
     fo.add_argument("--seed", type=int, default=0, help="for the people split and sampling")
+    fo.add_argument("--people", metavar="PEOPLE_TXT",
+                    help="LFW's people.txt: use its folds of people instead of a random split")
     fo.add_argument("--model", default="dlib-resnet", help="embedder model id")
     fo.add_argument("--metric", default="l2", choices=["l2", "sq-l2", "cosine"])
-    fo.add_argument("--device", default="auto")
+    fo.add_argument("--device", default="auto", type=device_arg)
     e.set_defaults(func=cmd_eval)

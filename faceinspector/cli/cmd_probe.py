@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import run_task
+from .common import device_arg, nonneg_int, out_dir_arg, positive_int, run_task
 
 
 def cmd_probe(args) -> int:
@@ -13,6 +13,7 @@ def cmd_probe(args) -> int:
 
     from ..backend import Backend
     from ..backend import probe as pr
+    from ..backend.files import atomic_open
 
     backend = Backend(device=args.device)
     models = list(args.model or [])
@@ -47,12 +48,12 @@ def cmd_probe(args) -> int:
         per = ", ".join(f"{k}: {v:.4f} (n={c})" for k, (v, c) in r.ekld_per_class.items())
         print(f"{m:22} {r.consistency:11.3f} {r.p_top1_change:11.3f} {r.mean_abs_change:9.4f} "
               f"{r.ekld:8.4f}  {per}")
-    with open(out / "probe_faces.csv", "w", newline="") as fh:
+    with atomic_open(out / "probe_faces.csv", "w", newline="") as fh:
         keys = sorted({k for r in per_face_rows for k in r}, key=lambda k: (k != "photo", k))
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         w.writerows(per_face_rows)
-    with open(out / "probe_summary.csv", "w", newline="") as fh:
+    with atomic_open(out / "probe_summary.csv", "w", newline="") as fh:
         rows = [r.as_row() for r in results.values()]
         keys = sorted({k for r in rows for k in r}, key=lambda k: (k != "model", k))
         w = csv.DictWriter(fh, fieldnames=keys)
@@ -109,9 +110,12 @@ def add_parser(sub) -> None:
                     help="your TorchScript/ONNX classifier (+ JSON sidecar beside it)")
     pb.add_argument("--template", help="crop template (default: each model's own)")
     pb.add_argument("--border", default="reflect", choices=["reflect", "replicate", "zeros"])
-    pb.add_argument("--max-shift", type=int, default=8, help="random shifts up to ±N crop px")
-    pb.add_argument("--max-faces", type=int, default=50, help="faces per photo")
-    pb.add_argument("--plots", type=int, default=3, help="write sweep plots for the first N faces")
-    pb.add_argument("--out", default="probe-out", help="folder for CSV and PNG output")
-    pb.add_argument("--device", default="auto")
+    pb.add_argument("--max-shift", type=positive_int, default=8,
+                    help="random shifts up to ±N crop px")
+    pb.add_argument("--max-faces", type=positive_int, default=50, help="faces per photo")
+    pb.add_argument("--plots", type=nonneg_int, default=3,
+                    help="write sweep plots for the first N faces")
+    pb.add_argument("--out", default="probe-out", type=out_dir_arg,
+                    help="folder for CSV and PNG output")
+    pb.add_argument("--device", default="auto", type=device_arg)
     pb.set_defaults(func=cmd_probe)

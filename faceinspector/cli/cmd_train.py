@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_device_args, ctrl_c_cancels, fail, human, run_task, set_threads
+from .common import (add_device_args, ctrl_c_cancels, fail, human, nonneg_float, nonneg_int,
+                     out_dir_arg, out_file_arg, positive_float, positive_int, run_task,
+                     set_threads)
 
 
 def cmd_train_vae(args) -> int:
@@ -38,8 +40,9 @@ def cmd_train_vae(args) -> int:
     cmd += ["--threads", str(args.threads)] if args.threads else []
     cmd += ["--device", args.device, "--out", str(out)]
     cmd += ["--resume"] if resume is not None else []
-    cfg = vae.TrainConfig(data=src, limit=limit, epochs=args.epochs, batch_size=args.batch_size,
-                          lr=args.lr, lr_schedule=args.lr_schedule, dbvae=args.dbvae,
+    cfg = vae.TrainConfig(data=src, celeba=args.celeba, limit=limit, epochs=args.epochs,
+                          batch_size=args.batch_size, lr=args.lr,
+                          lr_schedule=args.lr_schedule, dbvae=args.dbvae,
                           kl_weight=args.kl_weight,
                           flip=args.flip, aligned=args.aligned, negatives=args.negatives,
                           device=args.device, threads=args.threads, seed=args.seed,
@@ -66,18 +69,24 @@ def cmd_train_vae(args) -> int:
 def _add_train_vae(trsub) -> None:
     v = trsub.add_parser("vae", help="train the 64x64 VAE or DB-VAE used by the Morph pane")
     v.add_argument("--data", required=True,
-                   help="'celeba' (../shared/data/celeba, images 1..--limit) or a folder of "
-                        "photos (faces detected and aligned) or of aligned face crops")
-    v.add_argument("--limit", type=int, help="use the first N images (celeba default 9000)")
-    v.add_argument("--epochs", type=int, default=10, help="total epochs (counting resumed ones)")
-    v.add_argument("--batch-size", type=int, default=64)
-    v.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+                   help="'celeba' (CelebA's aligned images 1..--limit, from --celeba) or a "
+                        "folder of photos (faces detected and aligned) or of aligned face crops")
+    v.add_argument("--celeba", metavar="DIR",
+                   help="with --data celeba: the CelebA folder (img_align_celeba/ with its "
+                        "lists, torchvision's root, or the 89x109 copy; default "
+                        "$FACEINSPECTOR_CELEBA, else $FACEINSPECTOR_DATA/celeba)")
+    v.add_argument("--limit", type=positive_int,
+                   help="use the first N images (celeba default 9000)")
+    v.add_argument("--epochs", type=positive_int, default=10,
+                   help="total epochs (counting resumed ones)")
+    v.add_argument("--batch-size", type=positive_int, default=64)
+    v.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     v.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
                    help="cosine: decay to lr/20 by the last epoch")
-    v.add_argument("--kl-weight", type=float, default=5e-4)
+    v.add_argument("--kl-weight", type=nonneg_float, default=5e-4)
     v.add_argument("--dbvae", action="store_true",
                    help="train the debiasing VAE (face logit, resampling by latent density)")
-    v.add_argument("--negatives", type=int, default=2,
+    v.add_argument("--negatives", type=positive_int, default=2,
                    help="DB-VAE: background (non-face) crops per photo")
     kind = v.add_mutually_exclusive_group()
     kind.add_argument("--aligned", dest="aligned", action="store_const", const=True,
@@ -88,10 +97,11 @@ def _add_train_vae(trsub) -> None:
                    help="no random horizontal flips")
     add_device_args(v, "auto", threads=None)
     v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--out", help="checkpoint path (default: the user cache dir)")
+    v.add_argument("--out", type=out_file_arg,
+                   help="checkpoint path (default: the user cache dir)")
     v.add_argument("--resume", nargs="?", const="", metavar="PATH",
                    help="continue from PATH (default: --out)")
-    v.add_argument("--print-every", type=float, default=10.0,
+    v.add_argument("--print-every", type=positive_float, default=10.0,
                    help="seconds between progress lines when not on a terminal")
     v.set_defaults(func=cmd_train_vae, aligned=None)
 
@@ -134,14 +144,20 @@ def _add_train_demo(trsub) -> None:
     ids = ("celeba-cnn-naive", "celeba-cnn-randomcrop", "celeba-embedding-head")
     t = trsub.add_parser("demo", help="train a demo gender classifier on CelebA (issue 8)")
     t.add_argument("--model", dest="demo_model", required=True, choices=ids)
-    t.add_argument("--epochs", type=int, help="default 4 (CNNs) or 40 (embedding head)")
-    t.add_argument("--hidden", type=int, default=0,
+    t.add_argument("--epochs", type=positive_int,
+                   help="default 4 (CNNs) or 40 (embedding head)")
+    t.add_argument("--hidden", type=nonneg_int, default=0,
                    help="embedding head: 0 = logistic regression, N = MLP with N hidden units")
-    t.add_argument("--limit", type=int, help="use only the first N images of each split")
+    t.add_argument("--limit", type=positive_int,
+                   help="use only the first N images of each split")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--data", help="data root holding celeba/ (default $FACEINSPECTOR_DATA, "
-                                  "else ../shared/data)")
-    t.add_argument("--out", help="checkpoint folder (default resources/demo-models)")
+    t.add_argument("--data", "--celeba", dest="data", metavar="DIR",
+                   help="the CelebA folder (img_align_celeba/ with list_attr_celeba.txt, "
+                        "torchvision's root, the 89x109 copy, or a folder holding celeba/; "
+                        "default $FACEINSPECTOR_CELEBA, else $FACEINSPECTOR_DATA)")
+    t.add_argument("--out", type=out_dir_arg,
+                   help="checkpoint folder (default <model cache>/demo-models; in a checkout, "
+                        "resources/demo-models replaces the shipped ones)")
     add_device_args(t, "cpu", threads=2)
     t.set_defaults(func=cmd_train_demo)
 

@@ -10,10 +10,14 @@ keeping (an epoch's result, a file written) and is always printed as a line.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import os
+import re
 import signal
 import sys
 import time
+from pathlib import Path
 
 from ..backend import tasks
 
@@ -31,10 +35,120 @@ def human(n: float) -> str:
 
 
 def fail(message) -> int:
-    """Print ``message`` as one ``error:`` line on stderr; return the exit code 2."""
-    text = " ".join(str(message).split()) or type(message).__name__
+    """Print ``message`` (a string or an exception, see :func:`describe`) as one ``error:``
+    line on stderr; return the exit code 2."""
+    text = describe(message) if isinstance(message, BaseException) else message
+    text = " ".join(str(text).split()) or type(message).__name__
     print(f"error: {text}", file=sys.stderr)
     return FAIL
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the user about ``exc``.
+
+    Our own errors (and ``ValueError``/``KeyError``, raised with messages written for users)
+    are their message; an ``OSError`` says which file and why (``cannot read pairs.txt: no
+    such file or directory``); anything else is ``Type: message``.
+    """
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        names = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+        return f"{names}: {exc.strerror.lower() if exc.strerror[:1].isupper() else exc.strerror}"
+    text = " ".join(str(exc).split())
+    ours = type(exc).__module__.startswith("faceinspector")
+    if ours or isinstance(exc, (ValueError, OSError)) or type(exc).__name__ == "AssetError":
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of stdout went away (``| head``): send the rest of our output nowhere, so
+    Python's flush at exit does not complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+# ------------------------------------------------------------------ argument types (argparse)
+
+
+def positive_int(text: str) -> int:
+    """``type=`` for counts that must be >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def nonneg_int(text: str) -> int:
+    """``type=`` for counts where 0 has a meaning (all, off) and negatives none."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """``type=`` for finite numbers > 0 (a learning rate, a duration)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def nonneg_float(text: str) -> float:
+    """``type=`` for finite numbers >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (0 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def device_arg(text: str) -> str:
+    """``type=`` for ``--device``: the spelling is checked here (without importing torch);
+    whether this machine has that GPU is checked when the device is used."""
+    if not _DEVICE.match(text):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; use auto, cpu, cuda or "
+                                         "cuda:N")
+    return text
+
+
+def out_dir_arg(text: str) -> str:
+    """``type=`` for an output folder: it may not exist yet, but must not be a file."""
+    p = Path(text)
+    if p.exists() and not p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    return text
+
+
+def out_file_arg(text: str) -> str:
+    """``type=`` for an output file: not a folder, and not inside a file."""
+    p = Path(text)
+    if p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
+    parent = next((q for q in p.absolute().parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{parent} is a file, not a folder")
+    return text
 
 
 @contextlib.contextmanager
@@ -155,7 +269,8 @@ def set_threads(threads: int | None) -> None:
 
 def add_device_args(p, device: str = "auto", threads: int | None = 2) -> None:
     """``--device`` and ``--threads`` for a command that runs torch (defaults as given)."""
-    p.add_argument("--device", default=device, help=f"auto, cpu, cuda, ... (default {device})")
-    p.add_argument("--threads", type=int, default=threads,
+    p.add_argument("--device", default=device, type=device_arg,
+                   help=f"auto, cpu, cuda, cuda:N (default {device})")
+    p.add_argument("--threads", type=nonneg_int, default=threads,
                    help="torch CPU threads (0 = torch's)" if threads is not None
                    else "torch CPU threads (default: torch's choice)")

@@ -17,6 +17,8 @@ class AppContext(QObject):
 
     backendChanged = Signal(object)  # jobs.BackendInfo
     cardsChanged = Signal(tuple)  # ModelCard, ...
+    prefsChanged = Signal(object)  # settings.Preferences, after the Preferences dialog
+    templatesChanged = Signal(tuple)  # the template keys (built-in names, template files)
 
     def __init__(self, pool: WorkerPool, prefs: Preferences | None = None,
                  parent: QObject | None = None) -> None:
@@ -25,6 +27,8 @@ class AppContext(QObject):
         self.prefs = prefs or Preferences()
         self.info = None
         self.cards: tuple = ()
+        #: template files in use: path -> (name, description); their key is the path
+        self.template_files: dict[str, tuple[str, str]] = {}
 
     @property
     def backend(self):
@@ -32,9 +36,29 @@ class AppContext(QObject):
 
     @property
     def templates(self) -> tuple[str, ...]:
-        if self.info is None:
-            return ("raw", "dlib-chip", "arcface-112", "celeba")
-        return self.info.templates
+        """Template keys for the panes' template choices: the built-in names, then the paths
+        of the template files added (learned by the Mismatch pane or loaded by the user)."""
+        base = ("raw", "dlib-chip", "arcface-112", "celeba") if self.info is None \
+            else self.info.templates
+        return tuple(base) + tuple(self.template_files)
+
+    def template_label(self, key: str) -> str:
+        """What a template choice shows: the name, and for a file the file's name too."""
+        if key in self.template_files:
+            from pathlib import Path
+
+            return f"{self.template_files[key][0]} ({Path(key).name})"
+        return key
+
+    def template_description(self, key: str) -> str:
+        if key in self.template_files:
+            return self.template_files[key][1]
+        return self.info.descriptions.get(key, "") if self.info is not None else ""
+
+    def add_template_file(self, path: str, name: str, description: str = "") -> None:
+        """Offer a template file in every pane's template choice (its key is ``path``)."""
+        self.template_files[str(path)] = (name, description)
+        self.templatesChanged.emit(self.templates)
 
     def set_info(self, info) -> None:
         self.info = info

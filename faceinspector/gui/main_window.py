@@ -17,22 +17,27 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDockWidget
 
 from . import jobs, settings
 from .context import AppContext
+from .data_folders import DataFolderRow
 from .panes.crops import CropsPane
 from .panes.gallery import GalleryPane
+from .panes.mismatch import MismatchPane
 from .panes.morph import MorphPane
 from .panes.photos import PhotosPane
 from .panes.predictions import PredictionsPane
 from .panes.probe import ProbePane
 from .panes.triplets import TripletsPane
 from .panes.verification import VerificationPane
-from .workers import Progress, WorkerPool, WorkerSlot
+from .workers import Progress, WorkerPool, WorkerSlot, close_all_pools
 
 DEFAULT_SIZE = QSize(1400, 900)
 FETCH = "faceinspector models fetch"
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, prefs: settings.Preferences, parent=None) -> None:
+    """Device, detection size and the data-set folders (checked on ``pool``'s io lane)."""
+
+    def __init__(self, prefs: settings.Preferences, parent=None,
+                 pool: WorkerPool | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.device = QComboBox()
@@ -50,6 +55,10 @@ class PreferencesDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Device:", self.device)
         form.addRow("Detection max side:", self.max_side)
+        self.celeba = DataFolderRow("celeba", prefs.celeba_dir, pool)
+        self.lfw = DataFolderRow("lfw", prefs.lfw_dir, pool)
+        form.addRow("CelebA folder:", self.celeba)
+        form.addRow("LFW folder:", self.lfw)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -57,7 +66,13 @@ class PreferencesDialog(QDialog):
         form.addRow(buttons)
 
     def value(self) -> settings.Preferences:
-        return settings.Preferences(self.device.currentData(), self.max_side.value())
+        return settings.Preferences(self.device.currentData(), self.max_side.value(),
+                                    self.celeba.folder(), self.lfw.folder())
+
+    def done(self, result: int) -> None:
+        for row in (self.celeba, self.lfw):
+            row.stop()
+        super().done(result)
 
 
 class MainWindow(QMainWindow):
@@ -84,8 +99,14 @@ class MainWindow(QMainWindow):
         self.backend_slot = WorkerSlot(self.pool, "compute", "backend", self)
         self.backend_slot.result.connect(self._on_backend)
         self.backend_slot.error.connect(self._on_backend_error)
+        self.template_slot = WorkerSlot(self.pool, "io", "template", self)
+        self.template_slot.result.connect(self._on_template_loaded)
+        self.template_slot.error.connect(
+            lambda m: QMessageBox.warning(self, "Load alignment template", m))
         self.problem_box: QMessageBox | None = None
         self._shutdown_done = False
+        #: seconds closing waits for the lanes (None: workers.shutdown_budget_s())
+        self.shutdown_budget_s: float | None = None
 
         self.photos = PhotosPane(self.ctx)
         self.crops = CropsPane(self.ctx)
@@ -95,6 +116,7 @@ class MainWindow(QMainWindow):
         self.verification = VerificationPane(self.ctx)
         self.gallery = GalleryPane(self.ctx)
         self.morph = MorphPane(self.ctx)
+        self.mismatch = MismatchPane(self.ctx)
         self._build_docks()
         self._build_actions()
         self._build_status()
@@ -134,6 +156,7 @@ class MainWindow(QMainWindow):
             "verification": self._dock("Verification", self.verification, "verification"),
             "gallery": self._dock("Gallery", self.gallery, "gallery"),
             "morph": self._dock("Morph", self.morph, "morph"),
+            "mismatch": self._dock("Mismatch", self.mismatch, "mismatch"),
         }
         d = self.docks
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["photos"])
@@ -145,6 +168,7 @@ class MainWindow(QMainWindow):
         # the probe's plots need room: a tab beside Photos (faces can still be stepped with
         # N / P), so Crops and Predictions stay in view while probing
         self.tabifyDockWidget(d["photos"], d["probe"])
+        self.tabifyDockWidget(d["probe"], d["mismatch"])  # a data-set view: room, like Probe
         d["photos"].raise_()
         self.resizeDocks([d["photos"], d["crops"]], [750, 650], Qt.Orientation.Horizontal)
         self.resizeDocks([d["crops"], d["predictions"]], [345, 495], Qt.Orientation.Vertical)
@@ -181,6 +205,9 @@ class MainWindow(QMainWindow):
         self.act_export_preds = self._action("Export predictions as &CSV…",
                                              self.export_predictions, "Ctrl+Shift+E",
                                              "Save the current predictions as CSV")
+        self.act_template = self._action("Load alignment &template…", self.load_template_dialog,
+                                         tip="Add a template file (e.g. one the Mismatch pane "
+                                             "learned) to the Crops and Probe template choices")
         self.act_prefs = self._action("Pre&ferences…", self.preferences_dialog,
                                       QKeySequence.Preferences)
         self.act_quit = self._action("&Quit", self.close, QKeySequence.Quit)
@@ -197,6 +224,7 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self.act_export_crops)
         menu.addAction(self.act_export_preds)
+        menu.addAction(self.act_template)
         menu.addSeparator()
         menu.addAction(self.act_prefs)
         menu.addSeparator()
@@ -260,6 +288,9 @@ class MainWindow(QMainWindow):
         pr.busyChanged.connect(lambda b: self.busy_label.setText("predicting…" if b else ""))
         self.ctx.cardsChanged.connect(self._on_cards)
         p.faceSelected.connect(self.morph.set_face)
+        self.mismatch.openFace.connect(self.show_face)
+        self.mismatch.templateLearned.connect(self.ctx.add_template_file)
+        self.mismatch.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.morph.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self._wire_embeddings()
 
@@ -347,6 +378,31 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
 
     # -------------------------------------------------------------------------- files
+    def load_template_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load an alignment template", "",
+                                              "Templates (*.json);;All files (*)")
+        if path:
+            self.load_template(path)
+
+    def load_template(self, path: str) -> None:
+        """Read a template file on the io lane; offer it in the panes' template choices."""
+        from ..backend.mismatch import load_template
+
+        self.template_slot.submit(lambda: (path, load_template(path)))
+
+    def _on_template_loaded(self, result) -> None:
+        path, t = result
+        self.ctx.add_template_file(path, t.name, t.description)
+        self.statusBar().showMessage(f"Template {t.name} added to the template choices.", 8000)
+
+    def show_face(self, path: str, face: int = 0) -> None:
+        """Show face ``face`` of photo ``path`` in the Photos, Crops and Predictions panes
+        (opening the photo first if needed): one click from a result to the face behind it."""
+        self.photos.show_photo(path, face)
+        self.docks["photos"].raise_()
+        self.docks["crops"].raise_()
+        self.docks["predictions"].raise_()
+
     def open_paths(self, paths) -> None:
         self.photos.open_paths(paths)
 
@@ -386,7 +442,11 @@ class MainWindow(QMainWindow):
             return
         folder = QFileDialog.getExistingDirectory(self, "Export crops to", self._last_dir())
         if folder:
-            files = self.crops.export_png(folder)
+            try:
+                files = self.crops.export_png(folder)
+            except OSError as exc:  # reported, never a traceback in a slot
+                self._save_failed(f"Crops not saved: {exc}")
+                return
             self.statusBar().showMessage(f"Saved {len(files)} PNG files to {folder}", 8000)
 
     def export_predictions(self) -> None:
@@ -397,20 +457,33 @@ class MainWindow(QMainWindow):
                                               str(Path(self._last_dir()) / "predictions.csv"),
                                               "CSV (*.csv)")
         if path:
-            n = self.predictions.export_csv(path)
+            try:
+                n = self.predictions.export_csv(path)
+            except OSError as exc:
+                self._save_failed(f"Predictions not saved: {exc}")
+                return
             self.statusBar().showMessage(f"Saved {n} rows to {path}", 8000)
+
+    def _save_failed(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Not saved", text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.open()
+        self.problem_box = box
 
     # ------------------------------------------------------------------------ dialogs
     def preferences_dialog(self) -> None:
-        dlg = PreferencesDialog(self.ctx.prefs, self)
+        dlg = PreferencesDialog(self.ctx.prefs, self, self.pool)
         if dlg.exec() == QDialog.DialogCode.Accepted:
             self.apply_preferences(dlg.value())
+        dlg.deleteLater()
 
     def apply_preferences(self, prefs: settings.Preferences) -> None:
-        changed = prefs != self.ctx.prefs
+        restart = prefs.restart_needed(self.ctx.prefs)  # not for the data folders
         self.ctx.prefs = prefs
         prefs.save()
-        if changed and not self.pool.closed:
+        self.ctx.prefsChanged.emit(prefs)
+        if restart and not self.pool.closed:
             self.device_label.setText("Device: restarting…")
             self._given_backend = None
             self.backend_slot.submit(jobs.make_backend, prefs.device, prefs.detect_max_side,
@@ -448,11 +521,17 @@ class MainWindow(QMainWindow):
         s.setValue("layout/state", self.saveState(settings.LAYOUT_VERSION))
 
     def shutdown(self) -> bool:
-        """Cancel all work and stop the worker threads (idempotent)."""
+        """Cancel all work and stop the worker threads (idempotent): every pool's jobs are
+        cancelled at once, then the lanes get one shared budget
+        (:func:`~faceinspector.gui.workers.shutdown_budget_s`) to finish their step; a lane
+        stuck in a step that cannot be interrupted is abandoned, never waited for longer (see
+        :mod:`faceinspector.gui.workers`). False when one was."""
         if self._shutdown_done:
             return True
         self._shutdown_done = True
+        close_all_pools(self, self.shutdown_budget_s)
         trained = self.morph.shutdown()  # the Morph pane's training lane
+        trained = self.mismatch.shutdown() and trained  # the Mismatch pane's scan lane
         return self.pool.shutdown() and trained
 
     def closeEvent(self, event) -> None:

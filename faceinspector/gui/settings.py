@@ -12,7 +12,7 @@ from PySide6.QtCore import QSettings
 
 ORGANIZATION = "FaceInspector"
 APPLICATION = "FaceInspector"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 MAX_RECENT = 8
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -24,10 +24,15 @@ class Preferences:
 
     device : "auto" (CUDA when available), "cpu" or "cuda".
     detect_max_side : longest side, in pixels, of the copy MTCNN's first stages run on.
+    celeba_dir, lfw_dir : the data-set folders (any layout ``backend.datasets`` accepts); ""
+        means "where the environment says" (``$FACEINSPECTOR_CELEBA`` / ``$FACEINSPECTOR_LFW``
+        / ``$FACEINSPECTOR_DATA``), see :meth:`data_folder`.
     """
 
     device: str = "auto"
     detect_max_side: int = 1024
+    celeba_dir: str = ""
+    lfw_dir: str = ""
 
     @classmethod
     def load(cls, settings: QSettings | None = None) -> Preferences:
@@ -42,7 +47,20 @@ class Preferences:
         if out.device not in DEVICES:
             out.device = "auto"
         out.detect_max_side = min(max(out.detect_max_side, 160), 8192)
+        out.celeba_dir, out.lfw_dir = out.celeba_dir.strip(), out.lfw_dir.strip()
         return out
+
+    def data_folder(self, name: str) -> str:
+        """The folder of ``"celeba"`` or ``"lfw"``: the one chosen here, else the one the
+        environment names, else "". Reads no file (safe on the GUI thread)."""
+        from ..backend import datasets
+
+        chosen = {"celeba": self.celeba_dir, "lfw": self.lfw_dir}[name]
+        return chosen or str(datasets.configured(name) or "")
+
+    def restart_needed(self, other: Preferences) -> bool:
+        """True when going from ``other`` to these preferences needs a new backend."""
+        return (self.device, self.detect_max_side) != (other.device, other.detect_max_side)
 
     def save(self, settings: QSettings | None = None) -> None:
         s = settings or QSettings()

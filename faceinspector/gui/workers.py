@@ -2,25 +2,42 @@
 
 Three pieces:
 
-:class:`LaneWorker`
-    A ``QObject`` moved to its own ``QThread`` (a *lane*). It runs jobs one at a time and reports
-    through four signals, ``progress``, ``result``, ``error`` and ``finished``, each tagged with
-    the job id. A job is a plain function or a task generator (:mod:`faceinspector.backend.tasks`:
-    it yields :class:`Progress` and partial results and returns its result; each partial result
-    and the return value arrive as ``result``). The job's :class:`CancelToken` is passed as
-    ``cancel=`` when the function takes it and checked between yields, so cancelling stops it at
-    the next step. Workers never touch widgets: they emit numpy arrays and frozen dataclasses
-    only.
+:class:`Lane`
+    A plain daemon ``threading.Thread`` with a job queue (a *lane*). It runs jobs one at a time
+    and reports through the pool's :class:`_Bridge`, a ``QObject`` of the GUI thread whose four
+    signals -- ``progress``, ``result``, ``error``, ``finished``, each tagged with the job id --
+    Qt queues to the GUI thread. A job is a plain function or a task generator
+    (:mod:`faceinspector.backend.tasks`: it yields :class:`Progress` and partial results and
+    returns its result; each partial result and the return value arrive as ``result``). The
+    job's :class:`CancelToken` is passed as ``cancel=`` when the function takes it and checked
+    between yields, so cancelling stops it at the next step. Workers never touch widgets: they
+    emit numpy arrays and frozen dataclasses only.
 :class:`WorkerPool`
     A few long-lived lanes shared by all panes (``io`` for file reading, ``detect`` and
     ``compute`` for torch: on a 2-core CPU at most two torch jobs run at once). It owns the
-    threads, routes the lane signals back to the GUI thread and shuts everything down cleanly.
+    lanes, routes their signals back to the GUI thread and shuts everything down.
 :class:`WorkerSlot`
     One pane's request channel: *the latest request wins*. ``submit`` cancels the previous job,
     tags the new one with a fresh generation id and forwards only that generation's results;
     anything a superseded job still emits is dropped, never drawn (counted in
     :attr:`WorkerSlot.dropped`). Cancelled jobs still waiting in a lane are skipped without
     running, so a burst of requests coalesces to the newest one.
+
+**Why lanes are not QThreads: closing is quick whatever a lane is doing.** A step can block
+far longer than anyone will wait at exit -- a user model whose forward takes minutes, a gallery
+read from a FIFO or a stalled network mount -- and such a step cannot be interrupted. Qt
+aborts the process ("QThread: Destroyed while thread ... is still running", SIGABRT) when a
+running ``QThread`` object is destroyed, so a lane that cannot stop must not be one. A
+:class:`Lane` is a daemon Python thread that Qt knows nothing about: :meth:`WorkerPool.shutdown`
+cancels every job, asks the lanes to stop, waits at most one shared budget
+(:data:`SHUTDOWN_BUDGET_S`, ``$FACEINSPECTOR_SHUTDOWN_S``; the window is already hidden) and
+then *abandons* a lane still stuck in its step: the lane emits nothing more (its bridge object
+is owned by Python and outlives the pool, so a late ``emit`` has a receiver or is dropped),
+and :func:`abandoned_lanes` lists it. ``gui/app.py`` then ends the process with ``os._exit``
+after the event loop has returned and the settings are written, so neither Qt nor the
+interpreter's shutdown ever waits for, or tears down under, a thread still inside torch or a
+blocking read. File reads and writes of the panes (galleries, checkpoints) run on lanes, never
+on the GUI thread.
 """
 
 from __future__ import annotations
@@ -29,7 +46,10 @@ import inspect
 import os
 import itertools
 import logging
+import queue
 import threading
+import time
+import weakref
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +64,18 @@ LANES = ("io", "detect", "compute")
 #: Lane threads run this much "nicer" than the GUI thread (Linux: per-thread nice value,
 #: inherited by the torch/OpenMP threads they start), so a busy CPU still serves the GUI first.
 LANE_NICENESS = 10
+#: How long closing waits for the lanes to finish their current step before abandoning them
+#: (seconds; ``$FACEINSPECTOR_SHUTDOWN_S`` overrides). The window is hidden before the wait.
+SHUTDOWN_BUDGET_S = 3.0
+
+
+def shutdown_budget_s() -> float:
+    """:data:`SHUTDOWN_BUDGET_S`, or ``$FACEINSPECTOR_SHUTDOWN_S`` when set to a number >= 0."""
+    try:
+        value = float(os.environ.get("FACEINSPECTOR_SHUTDOWN_S", ""))
+    except ValueError:
+        return SHUTDOWN_BUDGET_S
+    return value if 0 <= value < float("inf") else SHUTDOWN_BUDGET_S
 
 
 def one_line(exc: BaseException) -> str:
@@ -62,7 +94,10 @@ def lower_thread_priority(niceness: int = LANE_NICENESS) -> None:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), niceness))
     except (AttributeError, OSError):  # not Linux: Qt's thread priority instead
-        QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+        try:
+            QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+        except RuntimeError:  # a thread Qt cannot set: leave it
+            pass
 
 
 def _wants_cancel(fn: Callable) -> bool:
@@ -100,36 +135,74 @@ class Job:
         return self.token.cancelled
 
 
-class LaneWorker(QObject):
-    """The worker object of one lane: lives on the lane's QThread, runs queued jobs in order."""
+class _Bridge(QObject):
+    """Carries a pool's lane signals to the GUI thread (it lives there; Qt queues every emit
+    from a lane). Owned by Python, without a Qt parent, so it outlives the pool for as long as
+    an abandoned lane may still hold it."""
 
     started = Signal(int)
     progress = Signal(int, object)
     result = Signal(int, object)
     error = Signal(int, str)
     finished = Signal(int, bool)  # job id, cancelled
-    _run = Signal(object)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._run.connect(self.run_job)
-        self._niced = False
+
+#: lanes that did not stop within the shutdown budget (still running, emitting nothing)
+_ABANDONED: list["Lane"] = []
+
+
+def abandoned_lanes() -> list[str]:
+    """Names of the lanes given up at shutdown whose thread is still running."""
+    return [lane.thread.name for lane in _ABANDONED if lane.thread.is_alive()]
+
+
+class Lane:
+    """One lane: a daemon thread that runs the jobs queued to it, in order."""
+
+    def __init__(self, name: str, bridge: _Bridge) -> None:
+        self.name = name
+        self.bridge = bridge
+        self.closed = False
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name=f"faceinspector-{name}",
+                                       daemon=True)
+        self.thread.start()
 
     def enqueue(self, job: Job) -> None:
-        """Called on the GUI thread; the job runs later on this worker's thread."""
-        self._run.emit(job)
+        """Called on the GUI thread; the job runs later on this lane's thread."""
+        self._queue.put(job)
 
-    @Slot(object)
+    def close(self) -> None:
+        """Stop after the current job (every queued job is cancelled by the pool first)."""
+        self.closed = True
+        self._queue.put(None)
+
+    def _emit(self, signal: str, *args) -> None:
+        if self.closed:  # shut down: nobody listens any more
+            return
+        try:
+            getattr(self.bridge, signal).emit(*args)
+        except RuntimeError:  # the bridge is gone (the application is exiting)
+            self.closed = True
+
+    def _loop(self) -> None:
+        lower_thread_priority()
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                self.run_job(job)
+            except BaseException:  # noqa: BLE001 - a lane never dies of a job
+                log.exception("lane %s: job %s crashed", self.name, job.id)
+
     def run_job(self, job: Job) -> None:
         token = job.token
-        if not self._niced:
-            lower_thread_priority()
-            self._niced = True
         try:
             if token.cancelled:  # superseded while waiting: skip without running
                 return
             job.started = True
-            self.started.emit(job.id)
+            self._emit("started", job.id)
             kwargs = dict(job.kwargs)
             if _wants_cancel(job.fn):
                 kwargs["cancel"] = token
@@ -141,32 +214,36 @@ class LaneWorker(QObject):
                             item = next(out)
                         except StopIteration as stop:  # the task's return value
                             if stop.value is not None and not token.cancelled:
-                                self.result.emit(job.id, stop.value)
+                                self._emit("result", job.id, stop.value)
                             break
                         if token.cancelled:
                             break
                         if isinstance(item, Progress):
-                            self.progress.emit(job.id, item)
+                            self._emit("progress", job.id, item)
                         else:  # a partial result
-                            self.result.emit(job.id, item)
+                            self._emit("result", job.id, item)
                 finally:
                     out.close()
             elif not token.cancelled:
-                self.result.emit(job.id, out)
+                self._emit("result", job.id, out)
         except Cancelled:
             pass
         except Exception as exc:  # noqa: BLE001 - reported as one line, logged in full
             if not token.cancelled:
                 log.warning("job %s (%s) failed", job.id, getattr(job.fn, "__name__", job.fn),
                             exc_info=True)
-                self.error.emit(job.id, one_line(exc))
+                self._emit("error", job.id, one_line(exc))
         finally:
             job.fn, job.args, job.kwargs = None, (), {}  # free photos/arrays early
-            self.finished.emit(job.id, token.cancelled)
+            self._emit("finished", job.id, token.cancelled)
+
+
+#: every live pool, so closing the window can cancel all of them at once
+_POOLS: "weakref.WeakSet[WorkerPool]" = weakref.WeakSet()
 
 
 class WorkerPool(QObject):
-    """Long-lived lanes (QThread + :class:`LaneWorker`) shared by the whole window.
+    """Long-lived lanes (daemon threads, see :class:`Lane`) shared by the whole window.
 
     ``submit`` is the low-level call; panes use a :class:`WorkerSlot` on top of it.
     """
@@ -175,34 +252,30 @@ class WorkerPool(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._threads: dict[str, QThread] = {}
-        self._workers: dict[str, LaneWorker] = {}
+        self._lanes: dict[str, Lane] = {}
         self._jobs: dict[int, Job] = {}
         self._closed = False
+        self._deadline: float | None = None  # set by close_all_pools: the shared budget
         self.dropped = 0  # signals of cancelled jobs that were dropped here
+        self._bridge = _Bridge()
+        self._bridge.started.connect(self._on_started)
+        self._bridge.progress.connect(self._on_progress)
+        self._bridge.result.connect(self._on_result)
+        self._bridge.error.connect(self._on_error)
+        self._bridge.finished.connect(self._on_finished)
+        _POOLS.add(self)
         app = QCoreApplication.instance()
-        if app is not None:  # never leave a running QThread behind at exit
+        if app is not None:  # never leave work running behind at exit
             app.aboutToQuit.connect(self.shutdown)
 
     # --------------------------------------------------------------------------- lanes
-    def _lane(self, name: str) -> LaneWorker:
+    def _lane(self, name: str) -> Lane:
         if name not in LANES:
             raise ValueError(f"unknown lane {name!r}; known: {', '.join(LANES)}")
-        worker = self._workers.get(name)
-        if worker is None:
-            thread = QThread()
-            thread.setObjectName(f"faceinspector-{name}")
-            worker = LaneWorker()
-            worker.moveToThread(thread)
-            worker.started.connect(self._on_started)
-            worker.progress.connect(self._on_progress)
-            worker.result.connect(self._on_result)
-            worker.error.connect(self._on_error)
-            worker.finished.connect(self._on_finished)
-            thread.finished.connect(worker.deleteLater)
-            thread.start()
-            self._threads[name], self._workers[name] = thread, worker
-        return worker
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = Lane(name, self._bridge)
+        return lane
 
     # ---------------------------------------------------------------------------- jobs
     def submit(self, fn: Callable, *args, lane: str = "compute",
@@ -227,29 +300,49 @@ class WorkerPool(QObject):
         return self._closed
 
     def threads_running(self) -> list[str]:
-        """Lanes whose thread is still running (empty after :meth:`shutdown`)."""
-        return [name for name, t in self._threads.items() if t.isRunning()]
+        """Lanes whose thread is still running (empty after a :meth:`shutdown` that returned
+        True; an abandoned lane is listed until its step ends)."""
+        return [name for name, lane in self._lanes.items() if lane.thread.is_alive()]
 
     def cancel_all(self) -> None:
         for job in list(self._jobs.values()):
             job.cancel()
 
-    def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        """Cancel every job, stop the lanes and wait for their threads. True if all stopped.
-
-        Jobs stop at their next step; a step is at most one detection or one model call.
-        """
-        self._closed = True
-        self.cancel_all()
-        for thread in self._threads.values():
-            thread.quit()
-        ok = True
-        for name, thread in self._threads.items():
-            if not thread.wait(timeout_ms):
-                log.error("lane %s did not stop within %d ms", name, timeout_ms)
-                ok = False
+    def close(self) -> None:
+        """Cancel every job and ask the lanes to stop, without waiting (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self.cancel_all()
+            for lane in self._lanes.values():
+                lane.close()
         self._jobs.clear()
-        return ok
+
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Cancel every job, stop the lanes and wait for them at most ``timeout_ms`` (default
+        :func:`shutdown_budget_s`, or what is left of the deadline :func:`close_all_pools`
+        set) in all. True if every lane stopped; a lane still inside a step that cannot be
+        interrupted is abandoned (:func:`abandoned_lanes`), never waited for longer, never
+        killed.
+        """
+        self.close()
+        if timeout_ms is not None:
+            deadline = time.monotonic() + max(timeout_ms, 0) / 1000
+        elif self._deadline is not None:
+            deadline = self._deadline
+        else:
+            deadline = time.monotonic() + shutdown_budget_s()
+        budget = max(0.0, deadline - time.monotonic())
+        stuck = []
+        for lane in self._lanes.values():
+            lane.thread.join(max(0.0, deadline - time.monotonic()))
+            if lane.thread.is_alive():
+                stuck.append(lane)
+        for lane in stuck:
+            if lane not in _ABANDONED:
+                _ABANDONED.append(lane)
+                log.warning("lane %s did not stop within %.1f s; abandoned (it emits nothing "
+                            "more)", lane.name, budget)
+        return not stuck
 
     def _dispatch(self, job_id: int, attr: str, *args) -> None:
         job = self._jobs.get(job_id)
@@ -297,6 +390,24 @@ class WorkerPool(QObject):
                     raise
         if not self._closed:
             self.activeChanged.emit(len(self._jobs))
+
+
+def close_all_pools(owner: QObject | None = None, budget_s: float | None = None) -> None:
+    """Cancel the jobs of every pool (``owner``: only the pools it owns, directly or through
+    its children) at once, without waiting, and give them one shared deadline ``budget_s``
+    from now (default :func:`shutdown_budget_s`): closing the window, each pane's
+    ``pool.shutdown()`` then waits only for what is left of it."""
+    deadline = time.monotonic() + (shutdown_budget_s() if budget_s is None else budget_s)
+    for pool in list(_POOLS):
+        try:
+            node = pool
+            while owner is not None and node is not None and node is not owner:
+                node = node.parent()
+            if owner is None or node is owner:
+                pool.close()
+                pool._deadline = deadline
+        except RuntimeError:  # its Qt object is already gone
+            pass
 
 
 class WorkerSlot(QObject):
@@ -374,6 +485,7 @@ def app_thread_is_current() -> bool:
     return app is not None and QThread.currentThread() is app.thread()
 
 
-__all__ = ["LANES", "LANE_NICENESS", "Cancelled", "CancelToken", "Job", "LaneWorker", "Progress",
-           "WorkerPool", "WorkerSlot", "app_thread_is_current", "lower_thread_priority",
-           "one_line"]
+__all__ = ["LANES", "LANE_NICENESS", "SHUTDOWN_BUDGET_S", "Cancelled", "CancelToken", "Job",
+           "Lane", "Progress", "WorkerPool", "WorkerSlot", "abandoned_lanes",
+           "app_thread_is_current", "close_all_pools", "lower_thread_priority", "one_line",
+           "shutdown_budget_s"]

@@ -1,9 +1,13 @@
 """CelebA for the studies: the standard split of the development subset, labels and chips.
 
-Data: CelebA's aligned images as :mod:`faceinspector.backend.datasets` finds them
-(``celeba/img_align_89x109``, the first 10,000 images downscaled by 2, and
-``list_attr_celeba.txt``), the ``Male`` attribute, split 000001–008000 train, 008001–009000
-val, 009001–010000 test.
+Data: CelebA's aligned images in any layout :mod:`faceinspector.backend.datasets` accepts
+(``img_align_celeba/`` as distributed, torchvision's ``celeba/`` root, or the 89×109
+development copy ``img_align_89x109/``) and ``list_attr_celeba``, the ``Male`` attribute. The
+studies use the first 10,000 images with a fixed split, 000001–008000 train, 008001–009000
+val, 009001–010000 test, whatever the layout (all ten thousand are in the official training
+partition, so the official val/test images stay untouched). A full-size 178×218 image is read
+at 89×109 (:func:`datasets.read_celeba_image`, 2×2 box average), so its chips are the chips of
+the development copy the shipped models were trained on.
 
 How a CelebA image becomes a chip: the images are *already aligned*, so no detector runs.
 :func:`celeba_face` builds a :class:`~faceinspector.backend.types.Face` whose five landmarks sit
@@ -32,7 +36,6 @@ import torch
 import torch.nn.functional as F
 
 from ..backend import align, datasets, tasks
-from ..backend.images import load_photo
 from ..backend.models.demo import CNN_SPEC, HEAD_SPEC
 from ..backend.types import Face
 
@@ -45,21 +48,25 @@ ATTRIBUTE = "Male"
 
 
 def image_dir(root=None) -> Path:
-    """The folder of CelebA's aligned images (raises ``datasets.DataError`` when missing)."""
-    return datasets.celeba_dir(root) / datasets.CELEBA_IMAGES
+    """The folder of CelebA's aligned images (raises ``datasets.DataError`` when missing).
+
+    ``root``: a CelebA folder in any accepted layout, or a folder holding ``celeba/`` (default:
+    where the environment says, :func:`datasets.celeba`)."""
+    return datasets.celeba(root).images
 
 
 def read_attribute(root=None, attribute: str = ATTRIBUTE) -> dict[str, int]:
-    """{file name: 1 if the attribute is +1 else 0} from ``list_attr_celeba.txt``."""
-    lines = (datasets.celeba_dir(root) / datasets.CELEBA_ATTRIBUTES).read_text().splitlines()
-    names = lines[1].split()
-    col = names.index(attribute)
-    out = {}
-    for line in lines[2:]:
-        parts = line.split()
-        if len(parts) == len(names) + 1:
-            out[parts[0]] = int(parts[1 + col] == "1")
-    return out
+    """{file name: 1 if the attribute is +1 else 0} from ``list_attr_celeba``."""
+    return datasets.read_celeba_attribute(datasets.celeba(root), attribute)
+
+
+def load_images(folder: Path, names: list[str]) -> np.ndarray:
+    """uint8 (N, 109, 89, 3): aligned CelebA images at the development resolution."""
+    try:
+        return np.stack([datasets.read_celeba_image(folder / n) for n in names])
+    except FileNotFoundError as exc:
+        raise datasets.DataError(f"CelebA image missing: {exc.filename} (the studies use "
+                                 f"000001.jpg–010000.jpg of {folder})") from None
 
 
 def split_names(split: str, limit: int | None = None) -> list[str]:
@@ -133,7 +140,7 @@ def iter_celeba(split: str, spec, limit: int | None = None, root=None, batch: in
     for i in range(0, len(names), batch):
         tasks.check(cancel)
         part = names[i:i + batch]
-        images = np.stack([load_photo(d / n).pixels for n in part])
+        images = load_images(d, part)
         yield part, batch_chips(images, spec), np.array([attr[n] for n in part], np.int64)
 
 
@@ -227,7 +234,7 @@ def celeba_embeddings(split: str, *, limit: int | None = None, root=None, cache=
     for i in range(0, len(names), batch):
         tasks.check(cancel)
         part = names[i:i + batch]
-        chips = batch_chips(np.stack([load_photo(d / n).pixels for n in part]), HEAD_SPEC)
+        chips = batch_chips(load_images(d, part), HEAD_SPEC)
         out.append(embedder.predict(chips).embeddings.astype(np.float32))
         done = i + len(part)
         yield tasks.Progress(done, len(names), f"CelebA {split}", "embed",
@@ -242,4 +249,4 @@ def celeba_embeddings(split: str, *, limit: int | None = None, root=None, cache=
 
 __all__ = ["ATTRIBUTE", "SPLITS", "TEST_SUBSET", "Embeddings", "batch_chips", "celeba_embeddings",
            "celeba_face", "chips_for", "embedding_cache_dir", "image_dir", "iter_celeba",
-           "load_celeba", "read_attribute", "split_names"]
+           "load_celeba", "load_images", "read_attribute", "split_names"]

@@ -394,7 +394,10 @@ def train_demo(model_id: str, out: str | Path | None = None, *, epochs: int | No
     Yields the training's progress, then stage ``"evaluate"`` (the test split, then its fixed
     subset); returns a :class:`DemoResult`. ``limit`` uses only the first ``limit`` images of
     each split (for quick checks). Cancelled during training: nothing is saved and the result
-    says so. Once saved, the evaluation runs to the end so the sidecar is complete.
+    says so. Once saved, the evaluation runs to the end so the sidecar is complete. ``out``:
+    the checkpoint folder, by default ``<model cache>/demo-models`` (never the installed
+    package; in a checkout, ``resources/demo-models`` replaces the shipped ones). ``root``: the
+    CelebA folder (any layout :func:`datasets.celeba` accepts).
     """
     from datetime import datetime, timezone
 
@@ -402,7 +405,11 @@ def train_demo(model_id: str, out: str | Path | None = None, *, epochs: int | No
 
     if model_id not in DEMO_MODEL_IDS:
         raise KeyError(f"unknown demo model {model_id!r}; known: {', '.join(DEMO_MODEL_IDS)}")
-    out = Path(out) if out is not None else demo.CHECKPOINT_DIR
+    if out is None:
+        from ..backend.assets import cache_dir
+
+        out = cache_dir() / "demo-models"
+    out = Path(out)
     is_head = model_id == HEAD_MODEL
     epochs = epochs or (40 if is_head else 4)
     if is_head:

@@ -46,7 +46,7 @@ from ..backend import probe as pr
 from ..backend.images import ImageError, load_photo
 from ..backend.photos import MeanLandmarks, central_face
 from ..backend.types import Face
-from .celeba import celeba_face, image_dir, iter_celeba, split_names
+from .celeba import celeba_face, image_dir, iter_celeba, load_images, split_names
 from .metrics import class_metrics
 
 MODELS = ("celeba-cnn-naive", "celeba-cnn-randomcrop", "celeba-embedding-head", "dlib-gender")
@@ -110,12 +110,13 @@ def lfw_items(root=None, limit: int = 0, seed: int = 0) -> list[tuple[Path, int]
 
     ``limit`` > 0: a random subset (fixed by ``seed``) of ``limit // 2`` men and
     ``limit - limit // 2`` women (fewer if there are not enough), in file-name order.
+    ``root``: an LFW folder in any layout :func:`datasets.lfw` accepts, with the gender lists.
     """
-    d = datasets.lfw_dir(root)
+    data = datasets.lfw(root, gender=True)
     per_class = []
-    for fname, label in zip(datasets.LFW_GENDER_FILES, (0, 1)):  # female, male
-        names = sorted({n.strip() for n in (d / fname).read_text().splitlines() if n.strip()})
-        paths = [d / datasets.LFW_IMAGES / n.rsplit("_", 1)[0] / n for n in names]
+    for fname, label in zip(data.gender, (0, 1)):  # female, male
+        names = sorted({n.strip() for n in fname.read_text().splitlines() if n.strip()})
+        paths = [data.image(n) for n in names]
         per_class.append([(p, label) for p in paths if p.is_file()])
     if limit:
         rng = np.random.default_rng(seed)
@@ -213,20 +214,26 @@ class _Scores:
 
 
 def mismatch(backend, settings: MismatchSettings = MismatchSettings(), root=None,
-             cache: str | Path | None = None, cancel: tasks.CancelToken | None = None
-             ) -> Generator[tasks.Progress, None, MismatchResult]:
+             cache: str | Path | None = None, cancel: tasks.CancelToken | None = None, *,
+             celeba=None, lfw=None) -> Generator[tasks.Progress, None, MismatchResult]:
     """Task: run the experiment (see the module docstring); returns a :class:`MismatchResult`.
 
     Parameters
     ----------
     backend : the :class:`~faceinspector.backend.Backend` whose models are scored.
     settings : what to evaluate.
-    root : data root (``datasets.data_root``); a missing data set raises ``datasets.DataError``.
+    root : a folder holding ``celeba/`` and ``lfw/``; ``celeba`` / ``lfw``: each data set's own
+        folder (any layout :mod:`~faceinspector.backend.datasets` accepts), else ``root``, else
+        where the environment says. A missing data set raises ``datasets.DataError``.
     cache : folder for the LFW detection cache (default ``<model cache>/experiment``; ``False``
         for none).
     cancel : stops the run between images (``tasks.Cancelled``).
     """
     s = settings
+    celeba_root = celeba if celeba is not None else root
+    lfw_root = lfw if lfw is not None else root
+    datasets.celeba(celeba_root)  # both data sets are checked before any model runs
+    datasets.lfw(lfw_root, gender=True)
     t_all = time.perf_counter()
     models = list(s.models)
     specs = {m: backend.model(m).spec for m in models}
@@ -250,8 +257,8 @@ def mismatch(backend, settings: MismatchSettings = MismatchSettings(), root=None
         by_spec.setdefault(_spec_key(specs[m]), []).append(m)
     done = 0
     for key, ms in by_spec.items():
-        for names, chips, y in iter_celeba("test", specs[ms[0]], s.celeba_limit or None, root,
-                                           batch=64, cancel=cancel):
+        for names, chips, y in iter_celeba("test", specs[ms[0]], s.celeba_limit or None,
+                                           celeba_root, batch=64, cancel=cancel):
             if _spec_key(cnn_spec) == key:
                 truth["celeba-test"] += list(y)
                 mean_sum["celeba-test"] += chips.sum(0)
@@ -264,13 +271,13 @@ def mismatch(backend, settings: MismatchSettings = MismatchSettings(), root=None
             yield tasks.Progress(done, n_celeba * len(by_spec), "CelebA test", "celeba")
     if not truth["celeba-test"]:  # no model uses the CNN chip: labels from any spec
         truth["celeba-test"] = [y for _, _, ys in iter_celeba(
-            "test", specs[models[0]], s.celeba_limit or None, root) for y in ys]
+            "test", specs[models[0]], s.celeba_limit or None, celeba_root) for y in ys]
     info["celeba_seconds"] = time.perf_counter() - t0
     info["celeba_images"] = n_celeba
 
     # --- LFW: naive and re-aligned
     t0 = time.perf_counter()
-    items = lfw_items(root, s.limit, s.seed)
+    items = lfw_items(lfw_root, s.limit, s.seed)
     dets = _Detections(backend, [p for p, _ in items], s.min_face, cache)
     means, unreadable = MeanLandmarks(), []
     flip_store: dict[int, dict] = {}
@@ -352,8 +359,7 @@ def mismatch(backend, settings: MismatchSettings = MismatchSettings(), root=None
     t0 = time.perf_counter()
     invariance = []
     names = split_names("test", s.probe_faces)
-    d = image_dir(root)
-    photos = [load_photo(d / n).pixels for n in names]
+    photos = list(load_images(image_dir(celeba_root), names))
     k = s.probe_samples
     for j, m in enumerate(models):
         shift = max(1, int(round(s.shift_iod * chip_iod(specs[m]))))

@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..backend.files import atomic_open, atomic_write
 from .mismatch import CONDITION_TITLES, CONDITIONS, FLIP_MODEL, MismatchResult
 
 _COLOURS = {"celeba-test": "#4c72b0", "lfw-naive": "#dd8452", "lfw-aligned": "#55a868"}
@@ -70,7 +71,7 @@ def write_csv(result: MismatchResult, out: str | Path) -> list[Path]:
     paths = []
     for name, rows in (("mismatch.csv", result.rows), ("invariance.csv", result.invariance)):
         keys = list(dict.fromkeys(k for r in rows for k in r))
-        with open(out / name, "w", newline="") as fh:
+        with atomic_open(out / name, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=keys)
             w.writeheader()
             w.writerows(rows)
@@ -211,7 +212,7 @@ def write_mismatch_report(result: MismatchResult, out: str | Path) -> dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     csv_paths = write_csv(result, out)
     summary = summary_table(result)
-    (out / "summary.md").write_text(summary + "\n", encoding="utf-8")
+    atomic_write(out / "summary.md", summary + "\n")
     prob_model = FLIP_MODEL if (FLIP_MODEL, "lfw-naive") in result.p_male else \
         result.rows[0]["model"]
     figs = [("Accuracy by condition", accuracy_figure(result)),
@@ -263,7 +264,7 @@ def write_mismatch_report(result: MismatchResult, out: str | Path) -> dict[str, 
         "LFW (UMass Amherst; Huang et al. 2007). The demo models were trained on CelebA and "
         "share its terms.</p></body></html>",
     ]
-    (out / "report.html").write_text("\n".join(parts), encoding="utf-8")
+    atomic_write(out / "report.html", "\n".join(parts))
     return {"html": out / "report.html", "summary": out / "summary.md",
             "csv": csv_paths[0], "invariance_csv": csv_paths[1]}
 

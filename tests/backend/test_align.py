@@ -27,7 +27,8 @@ from faceinspector.backend.align import (
 )
 from faceinspector.backend.types import Face
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from ..conftest import DEV_DATA as DATA  # noqa: E402
+
 LFW_PHOTO = DATA / "lfw" / "lfw-deepfunneled" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
 ALIGNED = [name for name, t in TEMPLATES.items() if not t.is_raw]
 

@@ -31,8 +31,9 @@ from faceinspector.backend.models.dlib_age_gender import (
 
 PROB_TOL = 1e-5
 REF = Path(__file__).resolve().parent / "data" / "dlib_age_gender_ref.npz"
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-LFW = SHARED_DATA / "lfw" / "lfw-deepfunneled"
+from ..conftest import DEV_DATA, dev_data_reason
+
+LFW = DEV_DATA / "lfw" / "lfw-deepfunneled"
 CLASSES = {"gender": DlibGender, "age": DlibAge}
 
 
@@ -105,7 +106,7 @@ def lfw_crops(size: int, n: int = 12) -> np.ndarray:
     return np.stack(crops)
 
 
-@pytest.mark.skipif(not LFW.is_dir(), reason=f"LFW not found under {SHARED_DATA}")
+@pytest.mark.skipif(not LFW.is_dir(), reason=dev_data_reason("lfw", "lfw-deepfunneled"))
 def test_matches_onnxruntime_on_lfw_faces(models, task):
     model = models[task]
     chips = lfw_crops(model.spec.size[0])

@@ -1,5 +1,5 @@
 """``faceinspector eval folder`` and ``eval lfw --folds`` through the real CLI, in a fresh
-process, on tiny LFW subsets (skipped without ../shared/data), and the folder-pair and report
+process, on tiny LFW subsets (skipped without the development data), and the folder-pair and report
 helpers of backend/evaluate.py they use."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_pairs_report_and_folder_check():
              Pair("B/1.jpg", "B/2.jpg", True, 1), Pair("A/2.jpg", "B/1.jpg", False, 1)]
     assert evaluate.pair_images(pairs) == images
     report = evaluate.pairs_report(emb, images, pairs, "l2")
-    assert report.n_pairs == 4 and np.isfinite(report.threshold)
+    assert report.n_pairs == 3 and report.excluded == 1 and np.isfinite(report.threshold)
     assert evaluate.check_folder_pairs(pairs, "here") == 2
     with pytest.raises(ValueError, match="here: no usable pairs"):
         evaluate.check_folder_pairs(pairs[:1], "here")

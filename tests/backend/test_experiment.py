@@ -13,13 +13,12 @@ from faceinspector.backend import align
 from faceinspector.backend.models import demo
 from faceinspector.studies import mismatch as ex
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from ..conftest import DEV_DATA as SHARED_DATA
+from ..conftest import shared_data
 
 
 def need_data(*parts: str) -> Path:
-    p = SHARED_DATA.joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"{p} is not here (../shared/data is optional)")
+    shared_data(*parts)
     return SHARED_DATA
 
 

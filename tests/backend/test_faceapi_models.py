@@ -7,7 +7,8 @@ Evidence, without importing face_recognition or running node at test time:
   (two people x three photos) cut by dlib itself, dlib's own 128-D descriptors for them, and
   face-api's own TF.js outputs (its bundled tfjs, CPU) for the same chips;
 - the model contract: shapes, probabilities, determinism, batching, clear errors on bad files;
-- optionally LFW photos from ../shared/data (skipped when absent).
+- optionally LFW photos from the development data (``tests/conftest.py``; skipped when
+  absent).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from faceinspector.backend.models.faceapi_heads import (
 from faceinspector.backend.models.tfjs import load_weights, read_manifest
 
 REF = Path(__file__).resolve().parent / "data" / "dlib_resnet_ref.npz"
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from ..conftest import DEV_DATA as SHARED_DATA
+from ..conftest import dev_data_reason
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -315,7 +317,7 @@ def test_agegender_gender_on_lfw(agegender):
     """40 men and 40 women from LFW's gender lists, a fixed centre crop of the funneled photo."""
     lfw = SHARED_DATA / "lfw"
     if not lfw.exists():
-        pytest.skip(f"{lfw} is not here (../shared/data is optional)")
+        pytest.skip(dev_data_reason("lfw"))
     from PIL import Image
 
     correct = []

@@ -32,7 +32,8 @@ from faceinspector.backend.images import (
 )
 from faceinspector.backend.types import Photo
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from ..conftest import DEV_DATA as SHARED_DATA  # noqa: E402
+
 LFW_PHOTO = SHARED_DATA / "lfw" / "lfw-deepfunneled" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
 
 

@@ -16,12 +16,13 @@ from faceinspector.studies import celeba
 from faceinspector.studies import demo_training as tr
 from faceinspector.studies.metrics import class_metrics, evaluate_model
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from ..conftest import DEV_DATA as SHARED_DATA
+from ..conftest import dev_data_reason
 
 
 def celeba_root() -> Path:
     if not (SHARED_DATA / "celeba" / datasets.CELEBA_IMAGES).is_dir():
-        pytest.skip(f"{SHARED_DATA / 'celeba'} is not here (../shared/data is optional)")
+        pytest.skip(dev_data_reason("celeba", datasets.CELEBA_IMAGES))
     return SHARED_DATA
 
 

@@ -18,7 +18,9 @@ import torch
 from faceinspector.backend import tasks, vae
 from faceinspector.backend.align import TEMPLATES
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from ..conftest import DEV_DATA as SHARED
+from ..conftest import dev_data_reason
+
 CELEBA = SHARED / "celeba" / "img_align_89x109"
 
 
@@ -459,7 +461,7 @@ def test_shipped_checkpoint_reconstructs_a_held_out_face():
     assert meta["command"].startswith("faceinspector train vae --data celeba --limit 9000")
     assert "CelebA" in meta["credit"]
     if not CELEBA.is_dir():
-        pytest.skip(f"{CELEBA} is not here (../shared/data is optional)")
+        pytest.skip(dev_data_reason("celeba", "img_align_89x109"))
     held = vae.celeba_chips(9001, 9008, root=CELEBA, cache=False).chips
     x = held / 255.0
     err = np.abs(vae.reconstruct(model, held) / 255.0 - x).mean()

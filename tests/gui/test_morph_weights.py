@@ -5,14 +5,13 @@ run)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from faceinspector.backend import tasks
 from faceinspector.backend.vae.resampling import summarize_weights
 from faceinspector.gui import convert
+from ..conftest import CELEBA_DEV, dev_data_reason, has_dev_data
 from faceinspector.gui.panes.morph.weights import (NOTE_DBVAE, NOTE_VAE, WeightsView,
                                                    ratio_text)
 
@@ -132,11 +131,11 @@ def test_train_job_sends_only_the_shown_chips(monkeypatch):
     assert not np.shares_memory(r.top_faces, chips)  # copies of the 18 shown chips only
 
 
-CELEBA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "celeba"
+CELEBA = CELEBA_DEV
 
 
-@pytest.mark.skipif(not (CELEBA / "img_align_89x109" / "000001.jpg").is_file(),
-                    reason="no CelebA images in ../shared/data")
+@pytest.mark.skipif(not has_dev_data("celeba", "img_align_89x109", "000001.jpg"),
+                    reason=dev_data_reason("celeba", "img_align_89x109"))
 def test_training_tab_shows_dbvae_weights(qtbot, make_window, tmp_path, monkeypatch):
     from faceinspector.backend import vae
 
@@ -147,7 +146,7 @@ def test_training_tab_shows_dbvae_weights(qtbot, make_window, tmp_path, monkeypa
     m = win.morph
     t = m.training
     m.tabs.setCurrentWidget(t)
-    t.set_data("celeba")
+    t.set_data("celeba", CELEBA)
     t.arch.setCurrentIndex(t.arch.findData("vae"))
     assert t.weights_view.note.isVisible() and t.weights_view.note.full == NOTE_VAE
     t.arch.setCurrentIndex(t.arch.findData("dbvae"))
@@ -174,7 +173,7 @@ def test_training_tab_shows_dbvae_weights(qtbot, make_window, tmp_path, monkeypa
     assert np.all(np.diff(r.top_ratio) <= 0) and r.top_ratio[0] >= r.bottom_ratio[0]
     assert r.top_faces.shape == (12, 64, 64, 3) and len(r.top_names) == 12
     # the chips shown are the training faces the weights refer to
-    data = vae.load_data("celeba", 60, cache=False)
+    data = vae.load_data("celeba", 60, cache=False, celeba=CELEBA)
     assert np.array_equal(r.top_faces, data.chips[r.top])
     assert np.array_equal(r.bottom_faces, data.chips[r.bottom])
     assert r.top_names == tuple(data.names[i] for i in r.top)

@@ -1,5 +1,5 @@
 """Triplets, Verification and Gallery panes in the real window, offscreen, on the real backend
-and the demo photos (LFW for verification, skipped without ../shared/data)."""
+and the demo photos (LFW for verification, skipped without the development data)."""
 
 from __future__ import annotations
 

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..._paths import RESOURCES
+from ..files import atomic_write
 from .base import ChipSpec, FaceModel, ModelOutput
 
 CHECKPOINT_DIR = RESOURCES / "demo-models"
@@ -154,16 +155,15 @@ def save_checkpoint(net: nn.Module, metadata: dict, weights: str | Path,
     The metadata is also stored in the safetensors header (key ``faceinspector``), so the
     weights file alone says what it is.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     weights = Path(weights)
     sidecar = Path(sidecar) if sidecar is not None else weights.with_suffix(".json")
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float32).contiguous()
              for k, v in net.state_dict().items() if v.is_floating_point()}
-    save_file(state, str(weights), metadata={"faceinspector": json.dumps(metadata)})
-    weights.chmod(0o644)  # safetensors writes 0600; these files are shipped
-    sidecar.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    atomic_write(weights, save(state, metadata={"faceinspector": json.dumps(metadata)}))
+    atomic_write(sidecar, json.dumps(metadata, indent=2) + "\n")
     return weights, sidecar
 
 
@@ -172,7 +172,7 @@ def update_sidecar(sidecar: str | Path, **entries) -> dict:
     sidecar = Path(sidecar)
     meta = json.loads(sidecar.read_text(encoding="utf-8"))
     meta.update(entries)
-    sidecar.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    atomic_write(sidecar, json.dumps(meta, indent=2) + "\n")
     return meta
 
 

@@ -128,6 +128,7 @@ class DlibResNet(FaceApiModel):
     id = "dlib-resnet"
     title = "dlib ResNet face embedder (128-D, face-api weights)"
     task = "embedding"
+    dim = 128  # values per embedding (galleries are checked against it)
     labels = ()
     spec = ChipSpec(
         template="dlib-chip",

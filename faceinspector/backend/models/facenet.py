@@ -42,6 +42,7 @@ class FaceNet512(FaceModel):
     id = "facenet-512"
     title = "FaceNet InceptionResnetV1, 512-D (facenet-pytorch)"
     task = "embedding"
+    dim = 512  # values per embedding (galleries are checked against it)
     labels = ()
     # facenet-pytorch feeds MTCNN's box crop (no rotation) standardised as (x - 127.5) / 128
     spec = ChipSpec(template="raw", size=(160, 160), mean=(127.5,) * 3, std=(128.0,) * 3)

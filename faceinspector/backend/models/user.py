@@ -8,7 +8,7 @@ the model wants its input, so FaceInspector can build that crop from any detecti
       "labels": ["female", "male"],     # required: one per output
       "input_size": [64, 64],           # required: width, height (or one int)
       "template": "celeba",             # optional, default "dlib-chip"
-      "padding": null,                  # optional template padding override
+      "padding": null,                  # optional template padding override, 0..2
       "mean": [0.485, 0.456, 0.406],    # optional, on 0..1 RGB unless "pixel_range": 255
       "std":  [0.229, 0.224, 0.225],    # optional
       "pixel_range": 1,                 # 1: the model expects RGB/255 before mean/std; 255: raw
@@ -16,12 +16,15 @@ the model wants its input, so FaceInspector can build that crop from any detecti
     }
 
 Every problem (a missing or invalid sidecar, a file that is not TorchScript/ONNX, an output that
-does not have one value per label) is a :class:`UserModelError` with a one-line message.
+does not have one value per label, NaN outputs, "probs" outside 0..1) is a
+:class:`UserModelError` with a one-line message. The sidecar may start with a UTF-8 byte-order
+mark (Windows Notepad writes one).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,23 @@ class UserModelError(ValueError):
     """The user's model or its sidecar cannot be used; the message says why."""
 
 
+#: the largest sidecar ``padding`` (fraction of the template on each side)
+MAX_PADDING = 2.0
+
+
+def _cause(exc: BaseException, limit: int = 500) -> str:
+    """A library's error as one line, whole when it fits: the cause is often at its end
+    ("... Unsupported model IR version: 14, max supported IR version: 13")."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if len(text) <= limit:
+        return text
+    return text[:150] + " … " + text[-(limit - 155):]
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _sidecar_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
 
@@ -45,7 +65,7 @@ def read_sidecar(path: Path, model_name: str) -> dict:
             f"{model_name} needs a JSON sidecar {path.name} next to it (labels, input_size, "
             f"template, mean/std); none was found.")
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
+        cfg = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM is fine
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserModelError(f"{path.name} is not valid JSON: {exc}") from exc
     if not isinstance(cfg, dict):
@@ -60,19 +80,25 @@ def read_sidecar(path: Path, model_name: str) -> dict:
                                                             for v in size)):
         raise UserModelError(f"{path.name}: 'input_size' must be [width, height] in 8..1024.")
     template = cfg.get("template", "dlib-chip")
+    if not isinstance(template, str):
+        raise UserModelError(f"{path.name}: 'template' must be a template name (one of "
+                             f"{', '.join(align.TEMPLATES)}), not {type(template).__name__}.")
     try:
         align.get_template(template)
     except KeyError as exc:
         raise UserModelError(f"{path.name}: {exc.args[0]}") from exc
+    padding = cfg.get("padding")
+    if padding is not None and not (_number(padding) and 0 <= padding <= MAX_PADDING):
+        raise UserModelError(f"{path.name}: 'padding' must be null or a number from 0 to "
+                             f"{MAX_PADDING:g}, got {padding!r}.")
     rng = cfg.get("pixel_range", 1)
     if rng not in (1, 255):
         raise UserModelError(f"{path.name}: 'pixel_range' must be 1 or 255.")
     mean = cfg.get("mean", [0.0, 0.0, 0.0])
     std = cfg.get("std", [1.0, 1.0, 1.0])
     for key, val in (("mean", mean), ("std", std)):
-        if not (isinstance(val, list) and len(val) == 3 and all(isinstance(v, (int, float))
-                                                                for v in val)):
-            raise UserModelError(f"{path.name}: '{key}' must be a list of 3 numbers.")
+        if not (isinstance(val, list) and len(val) == 3 and all(_number(v) for v in val)):
+            raise UserModelError(f"{path.name}: '{key}' must be a list of 3 finite numbers.")
     if any(v == 0 for v in std):
         raise UserModelError(f"{path.name}: 'std' must not contain 0.")
     output = cfg.get("output", "logits")
@@ -82,7 +108,8 @@ def read_sidecar(path: Path, model_name: str) -> dict:
     return {
         "name": str(cfg.get("name") or model_name.rsplit(".", 1)[0]),
         "labels": tuple(labels),
-        "spec": ChipSpec(template=template, size=(size[0], size[1]), padding=cfg.get("padding"),
+        "spec": ChipSpec(template=template, size=(size[0], size[1]),
+                         padding=None if padding is None else float(padding),
                          mean=tuple(float(m) * k for m in mean),
                          std=tuple(float(s) * k for s in std)),
         "output": output,
@@ -120,7 +147,7 @@ class UserModel(FaceModel):
         except Exception as exc:  # torch raises many types for a file that is not TorchScript
             raise UserModelError(
                 f"{path.name} is not a TorchScript model (torch.jit.load failed: "
-                f"{str(exc).splitlines()[0][:160]}). "
+                f"{_cause(exc)}). "
                 "Save it with torch.jit.script/trace(...).save() or export ONNX.") from exc
 
     def _load_onnx(self, path: Path) -> None:
@@ -134,7 +161,7 @@ class UserModel(FaceModel):
             self._session = ort.InferenceSession(str(path), providers=providers)
         except Exception as exc:
             raise UserModelError(f"{path.name} is not a valid ONNX model: "
-                                 f"{str(exc).splitlines()[0][:160]}") from exc
+                                 f"{_cause(exc)}") from exc
         self._input = self._session.get_inputs()[0].name
 
     def modules(self):
@@ -147,8 +174,17 @@ class UserModel(FaceModel):
             feed = {self._input: x.detach().cpu().numpy().astype(np.float32)}
             arr = self._session.run(None, feed)
             out = torch.from_numpy(np.asarray(arr[0]))
-        if isinstance(out, (tuple, list)):
+        if isinstance(out, dict):
+            if len(out) != 1:
+                raise UserModelError(
+                    f"{Path(self.source).name} returns a dict ({', '.join(map(str, out))}); "
+                    "it must return the scores as one tensor (or a tuple starting with it).")
+            out = next(iter(out.values()))
+        if isinstance(out, (tuple, list)) and out:
             out = out[0]
+        if not torch.is_tensor(out):
+            raise UserModelError(f"{Path(self.source).name} returns {type(out).__name__}, not "
+                                 "a tensor of scores.")
         return out
 
     def _check_output(self) -> None:
@@ -159,15 +195,28 @@ class UserModel(FaceModel):
         except Exception as exc:
             raise UserModelError(
                 f"{Path(self.source).name} failed on a (2, 3, {h}, {w}) input — does "
-                f"'input_size' in the sidecar match the model? ({str(exc).splitlines()[0][:160]})"
+                f"'input_size' in the sidecar match the model? ({_cause(exc)})"
             ) from exc
         if tuple(out.shape) != (2, len(self.labels)):
             raise UserModelError(
                 f"{Path(self.source).name} returns shape {tuple(out.shape)} for a batch of 2, but "
                 f"the sidecar lists {len(self.labels)} labels: expected (2, {len(self.labels)}).")
+        self._check_values(out.float())
+
+    def _check_values(self, out: torch.Tensor) -> None:
+        """NaN/inf, or "probs" outside 0..1, are an error, never a number on screen."""
+        name = Path(self.source).name
+        if not torch.isfinite(out).all():
+            raise UserModelError(f"{name} returned NaN or infinite scores; check the model and "
+                                 "the sidecar's 'mean' / 'std'.")
+        if self.output == "probs" and (out.min() < -1e-4 or out.max() > 1 + 1e-4):
+            raise UserModelError(f"{name} returned values outside 0..1 ({float(out.min()):.3g} "
+                                 f"to {float(out.max()):.3g}) but the sidecar says 'output': "
+                                 "'probs'; use 'logits' if they are scores before softmax.")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self._raw(x).float()
+        self._check_values(out)
         return out.softmax(dim=1) if self.output == "logits" else out
 
 

@@ -8,26 +8,31 @@ Importing this module does not import torch (:func:`read_metadata` and
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_write, temp_path
+
 FORMAT = "faceinspector-vae/1"
+#: the largest latent size / base filter count a checkpoint may ask for (the shipped VAE: 100
+#: / 12); a damaged or hostile header must not drive a huge allocation
+MAX_LATENT_DIM = 2048
+MAX_FILTERS = 256
+
+
+class CheckpointError(ValueError):
+    """A VAE checkpoint cannot be used; the one-line message names the file and why."""
 
 
 def temp_name(path: Path) -> Path:
-    """The temporary name a file is written to before ``os.replace`` moves it into place."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """The temporary name a file is written to before ``os.replace`` moves it into place
+    (:func:`faceinspector.backend.files.temp_path`)."""
+    return temp_path(Path(path))
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = temp_name(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, data)
 
 
 def _json_default(o):
@@ -86,14 +91,51 @@ def save_checkpoint(path, model, meta: dict | None = None, optimizer=None, sidec
 
 
 def read_metadata(path) -> dict:
-    """The JSON metadata of a checkpoint, without loading its tensors."""
+    """The JSON metadata of a checkpoint, without loading its tensors (raises
+    :class:`CheckpointError` naming the file when it is not a readable checkpoint)."""
     from safetensors import safe_open
 
-    with safe_open(str(path), "np") as fh:
-        header = fh.metadata() or {}
+    name = Path(path).name
+    try:
+        with safe_open(str(path), "np") as fh:
+            header = fh.metadata() or {}
+    except FileNotFoundError:
+        raise CheckpointError(f"no VAE checkpoint at {path}") from None
+    except OSError as exc:
+        raise CheckpointError(f"{name} cannot be read: {exc.strerror or exc}") from None
+    except Exception as exc:  # safetensors' SafetensorError and friends
+        raise CheckpointError(f"{name} is not a safetensors checkpoint (damaged or another "
+                              f"format: {' '.join(str(exc).split())})") from None
     if "faceinspector" not in header:
-        raise ValueError(f"{path}: not a FaceInspector VAE checkpoint (no metadata)")
-    return json.loads(header["faceinspector"])
+        raise CheckpointError(f"{name}: not a FaceInspector VAE checkpoint (no metadata)")
+    try:
+        meta = json.loads(header["faceinspector"])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{name}: its metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{name}: its metadata is not a JSON object")
+    return meta
+
+
+def check_config(meta: dict, name: str) -> tuple[str, int, int]:
+    """``(architecture, latent_dim, n_filters)`` from checkpoint metadata, each checked (a
+    known architecture, sizes within :data:`MAX_LATENT_DIM` / :data:`MAX_FILTERS`)."""
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{name}: unknown checkpoint format {meta.get('format')!r} "
+                              f"(expected {FORMAT})")
+    arch = meta.get("architecture")
+    if arch not in ("vae", "dbvae"):
+        raise CheckpointError(f"{name}: field 'architecture' must be 'vae' or 'dbvae', got "
+                              f"{arch!r}")
+    out = [arch]
+    for key, hi in (("latent_dim", MAX_LATENT_DIM), ("n_filters", MAX_FILTERS)):
+        v = meta.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
+            got = "missing" if key not in meta else f"{v!r}"
+            raise CheckpointError(f"{name}: field '{key}' must be a whole number from 1 to "
+                                  f"{hi}, got {got}")
+        out.append(v)
+    return out[0], out[1], out[2]
 
 
 def load_checkpoint(path, device="cpu", with_state: bool = False):
@@ -107,15 +149,32 @@ def load_checkpoint(path, device="cpu", with_state: bool = False):
     from ..detect import pick_device
     from .model import build_model
 
+    import torch
+
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no VAE checkpoint at {path}")
+        raise CheckpointError(f"no VAE checkpoint at {path}")
+    name = path.name
     meta = read_metadata(path)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
-    tensors = load_file(str(path), device="cpu")
-    model = build_model(meta["architecture"], meta["latent_dim"], meta["n_filters"])
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    arch, latent_dim, n_filters = check_config(meta, name)
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise CheckpointError(f"{name}: its tensors cannot be read "
+                              f"({' '.join(str(exc).split())})") from None
+    model = build_model(arch, latent_dim, n_filters)
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    bad = next((k for k, v in weights.items()
+                if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise CheckpointError(f"{name}: weight '{bad}' holds NaN or infinite values (the run "
+                              "diverged); use an earlier checkpoint or train again")
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
+        raise CheckpointError(f"{name}: its weights do not fit a {arch} with latent_dim "
+                              f"{latent_dim}, n_filters {n_filters} ({first})") from None
     model.meta = meta
     model.to(pick_device(device)).eval()
     if not with_state:
@@ -147,5 +206,6 @@ def default_checkpoint(device="cpu"):
     return load_checkpoint(default_checkpoint_path(), device)
 
 
-__all__ = ["FORMAT", "default_checkpoint", "default_checkpoint_path", "load_checkpoint",
+__all__ = ["FORMAT", "MAX_FILTERS", "MAX_LATENT_DIM", "CheckpointError", "check_config",
+           "default_checkpoint", "default_checkpoint_path", "load_checkpoint",
            "read_metadata", "save_checkpoint", "temp_name"]

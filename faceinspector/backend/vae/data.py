@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import datasets, tasks
+from ..files import atomic_open
 from ..align import TEMPLATES, Template, warp_crop
 from .model import CHIP_SIZE
 
@@ -64,10 +66,22 @@ def chip_for_face(backend, photo, face, border: str = "reflect") -> np.ndarray:
 
 
 def data_cache_dir() -> Path:
-    """Where prepared chips are cached: ``<user cache dir>/vae``."""
+    """Where prepared training chips are cached: a cache of their own, beside the model packs
+    (never inside them): ``$FACEINSPECTOR_CHIP_CACHE`` if set, else ``faceinspector-chips``
+    next to the model cache (``~/.cache/faceinspector-chips`` by default). Deleting it only
+    costs the time to prepare the chips again."""
+    env = os.environ.get("FACEINSPECTOR_CHIP_CACHE")
+    if env:
+        return Path(env).expanduser()
     from ..assets import cache_dir
 
-    return cache_dir() / "vae"
+    return cache_dir().parent / "faceinspector-chips"
+
+
+def _cached_note(cfile: Path, wrote: bool) -> tasks.Progress:
+    what = "cached the chips in" if wrote else "chips from the cache"
+    return tasks.note(f"{what} {cfile} (training-chip cache; delete {cfile.parent} to free the "
+                      "space)", cached=str(cfile))
 
 
 def _cache_file(key: dict) -> Path:
@@ -84,10 +98,8 @@ def _load_cache(path: Path) -> dict | None:
 
 
 def _save_cache(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_open(path) as fh:
+        np.savez(fh, **arrays)
 
 
 # ============================================================================== CelebA
@@ -130,15 +142,12 @@ def iter_celeba(first: int = 1, last: int = 9000, root=None, cache: bool = True,
                 cancel: tasks.CancelToken | None = None) -> Generator:
     """Task: CelebA images ``first..last`` (1-based file numbers) as 64x64 VAE chips (cached).
 
-    ``root``: the folder of aligned images (default :func:`datasets.celeba_images`). Returns a
-    :class:`ChipData`.
+    ``root``: the CelebA folder in any layout :func:`datasets.celeba` accepts (or its image
+    folder; default: where the environment says). Images are read at 89x109
+    (:func:`datasets.read_celeba_image`: a full-size 178x218 image is averaged down by 2), so
+    every layout gives the same chips. Returns a :class:`ChipData`.
     """
-    from PIL import Image
-
-    root = Path(root) if root else datasets.celeba_images()
-    if not root.is_dir():
-        raise FileNotFoundError(f"CelebA images not found at {root} (set FACEINSPECTOR_CELEBA "
-                                "or pass a folder)")
+    root = datasets.celeba(root, attributes=False).images
     names = [f"{i:06d}.jpg" for i in range(first, last + 1)]
     names = [n for n in names if (root / n).is_file()]
     if not names:
@@ -153,6 +162,7 @@ def iter_celeba(first: int = 1, last: int = 9000, root=None, cache: bool = True,
     if cache and (hit := _load_cache(cfile)) is not None and len(hit["chips"]) == len(names):
         yield tasks.Progress(len(names), len(names), f"cached {cfile}", "data",
                              {"cached": str(cfile)})
+        yield _cached_note(cfile, wrote=False)
         return ChipData(hit["chips"], names, hit.get("negatives"), desc)
     chips = np.empty((len(names), CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
     negs: list[np.ndarray] = []
@@ -160,8 +170,7 @@ def iter_celeba(first: int = 1, last: int = 9000, root=None, cache: bool = True,
     t0 = time.perf_counter()
     for i, n in enumerate(names):
         tasks.check(cancel)
-        with Image.open(root / n) as im:
-            img = np.asarray(im.convert("RGB"))
+        img = datasets.read_celeba_image(root / n)
         chips[i] = warp_crop(img, _celeba_matrix(img.shape[1], img.shape[0]), CHIP_SIZE,
                              border="replicate")
         if negatives_per_image:
@@ -172,6 +181,7 @@ def iter_celeba(first: int = 1, last: int = 9000, root=None, cache: bool = True,
     neg = np.stack(negs) if negs else None
     if cache:
         _save_cache(cfile, chips=chips, **({"negatives": neg} if neg is not None else {}))
+        yield _cached_note(cfile, wrote=True)
     return ChipData(chips, names, neg, desc)
 
 
@@ -185,6 +195,28 @@ def celeba_chips(first: int = 1, last: int = 9000, root=None, cache: bool = True
 
 
 # ============================================================================== folders
+
+
+def _regular_files(paths) -> tuple[list[Path], list[os.stat_result], list[str]]:
+    """``(files, their stats, reasons)``: the paths that are regular files (a symlink counts
+    as its target), and one line for each one skipped -- a dangling link, a FIFO or device
+    (opening one would wait forever), a symlink loop, a file that cannot be read."""
+    keep, stats, skipped = [], [], []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            skipped.append(f"{p.name} (a link to a file that does not exist)")
+            continue
+        except OSError as exc:
+            skipped.append(f"{p.name} ({(exc.strerror or str(exc)).lower()})")
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            skipped.append(f"{p.name} (not a regular file)")
+            continue
+        keep.append(p)
+        stats.append(st)
+    return keep, stats, skipped
 
 
 def _looks_aligned(paths: list[Path]) -> bool:
@@ -236,15 +268,20 @@ def _iter_folder(folder, aligned, backend, cache, negatives_per_photo, seed, can
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
-    paths = sorted(iter_image_paths(folder))
+    paths, stats, skipped = _regular_files(sorted(iter_image_paths(folder)))
+    if skipped:
+        shown = "; ".join(skipped[:3]) + (f"; and {len(skipped) - 3} more"
+                                           if len(skipped) > 3 else "")
+        yield tasks.note(f"skipped {len(skipped)} file(s) in {folder}: {shown}",
+                         skipped=len(skipped))
     if limit:
-        paths = paths[:limit]
+        paths, stats = paths[:limit], stats[:limit]
     if not paths:
         raise FileNotFoundError(f"no images in {folder}")
     if aligned is None:
         aligned = _looks_aligned(paths)
-    listing = [(str(p.relative_to(folder)), p.stat().st_size, int(p.stat().st_mtime))
-               for p in paths]
+    listing = [(str(p.relative_to(folder)), st.st_size, int(st.st_mtime))
+               for p, st in zip(paths, stats)]
     key = {"kind": "aligned" if aligned else "photos", "root": str(folder.resolve()),
            "files": hashlib.sha1(json.dumps(listing).encode()).hexdigest(),
            "neg": negatives_per_photo, "seed": seed, "template": VAE_TEMPLATE.points.tolist(),
@@ -253,6 +290,7 @@ def _iter_folder(folder, aligned, backend, cache, negatives_per_photo, seed, can
     if cache and (hit := _load_cache(cfile)) is not None:
         yield tasks.Progress(len(paths), len(paths), f"cached {cfile}", "data",
                              {"cached": str(cfile)})
+        yield _cached_note(cfile, wrote=False)
         return ChipData(hit["chips"], [str(s) for s in hit["names"]], hit.get("negatives"),
                         str(hit["description"]))
     chips, names, negs = [], [], []
@@ -295,6 +333,7 @@ def _iter_folder(folder, aligned, backend, cache, negatives_per_photo, seed, can
         extra = {"negatives": neg} if neg is not None else {}
         _save_cache(cfile, chips=arr, names=np.array(names), description=np.array(desc),
                     **extra)
+        yield _cached_note(cfile, wrote=True)
     return ChipData(arr, names, neg, desc)
 
 
@@ -303,7 +342,7 @@ def _iter_folder(folder, aligned, backend, cache, negatives_per_photo, seed, can
 
 def iter_load_data(source: str, limit: int | None = None, *, aligned: bool | None = None,
                    negatives: int = 0, backend=None, cache: bool = True, seed: int = 0,
-                   cancel: tasks.CancelToken | None = None) -> Generator:
+                   cancel: tasks.CancelToken | None = None, celeba=None) -> Generator:
     """Task: training chips from ``"celeba"`` (images 1..limit, default 9,000) or a folder.
 
     A folder of photos: faces are found by MTCNN (``backend``, default a new ``Backend()``) and
@@ -316,10 +355,11 @@ def iter_load_data(source: str, limit: int | None = None, *, aligned: bool | Non
 
     Yields ``Progress(done, total, text, "data", info)`` (files read; ``info["cached"]`` names
     the cache file on a hit), raises :class:`tasks.Cancelled` when ``cancel`` is set and
-    returns the :class:`ChipData` (``data = yield from iter_load_data(...)``).
+    returns the :class:`ChipData` (``data = yield from iter_load_data(...)``). ``celeba``: the
+    CelebA folder for ``source="celeba"`` (default: where the environment says).
     """
     if source == "celeba":
-        return (yield from iter_celeba(1, limit or 9000, None, cache, negatives, seed, cancel))
+        return (yield from iter_celeba(1, limit or 9000, celeba, cache, negatives, seed, cancel))
     return (yield from _iter_folder(source, aligned, backend, cache, negatives, seed, cancel,
                                     limit))
 
@@ -327,10 +367,11 @@ def iter_load_data(source: str, limit: int | None = None, *, aligned: bool | Non
 def load_data(source: str, limit: int | None = None, *, aligned: bool | None = None,
               negatives: int = 0, backend=None, cache: bool = True, seed: int = 0,
               progress: Callable[[tasks.Progress], None] | None = None,
-              cancel: tasks.CancelToken | None = None) -> ChipData:
+              cancel: tasks.CancelToken | None = None, celeba=None) -> ChipData:
     """:func:`iter_load_data` run here; ``progress`` receives its :class:`tasks.Progress`."""
     return tasks.run(iter_load_data(source, limit, aligned=aligned, negatives=negatives,
-                                    backend=backend, cache=cache, seed=seed, cancel=cancel),
+                                    backend=backend, cache=cache, seed=seed, cancel=cancel,
+                                    celeba=celeba),
                      on_progress=progress)
 
 

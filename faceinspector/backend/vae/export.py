@@ -6,12 +6,11 @@ import torch.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import temp_name
+from ..files import atomic_open
 
 
 def strip_image(frames, gap: int = 2, background=(255, 255, 255)) -> np.ndarray:
@@ -33,9 +32,8 @@ def save_strip_png(frames, path, scale: int = 1, gap: int = 2) -> Path:
     img = Image.fromarray(strip_image(frames, gap))
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    tmp = temp_name(path)
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_open(path) as fh:
+        img.save(fh, format="PNG")
     return path
 
 
@@ -50,10 +48,9 @@ def save_gif(frames, path, duration_ms: int = 100, bounce: bool = True, scale: i
     imgs = [Image.fromarray(a) for a in f]
     if scale > 1:
         imgs = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in imgs]
-    tmp = temp_name(path)
-    imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:],
-                 duration=duration_ms, loop=0)
-    os.replace(tmp, path)
+    with atomic_open(path) as fh:
+        imgs[0].save(fh, format="GIF", save_all=True, append_images=imgs[1:],
+                     duration=duration_ms, loop=0)
     return path
 
 

@@ -23,6 +23,7 @@ import torch
 
 from .. import tasks
 from ..detect import pick_device
+from ..files import check_writable
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import VAE_TEMPLATE, ChipData, iter_load_data
 from .latent import encode, latent_means, reconstruct
@@ -43,9 +44,13 @@ class TrainConfig:
     ``checkpoint_every``: also save every N steps (0: at the end of each epoch only).
     ``lr_schedule``: ``"constant"`` or ``"cosine"`` (from ``lr`` down to ``lr / 20`` at the last
     step of ``epochs``; a function of the position, so resuming follows the same curve).
+    ``data``: ``"celeba"`` or a folder; ``celeba``: the CelebA folder for ``data="celeba"``
+    (any layout :func:`~faceinspector.backend.datasets.celeba` accepts; None: where the
+    environment says).
     """
 
     data: str = "celeba"
+    celeba: str | None = None
     limit: int | None = 9000
     epochs: int = 10
     batch_size: int = 64
@@ -413,13 +418,16 @@ def train(config: TrainConfig, *, data: ChipData | None = None, resume=None,
     * a :func:`tasks.note` at the end of each epoch (its losses and speed).
     """
     cfg = config
+    if cfg.out:  # before minutes of data loading and training: can the checkpoint be written?
+        check_writable(cfg.out, "checkpoint")
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     device = pick_device(cfg.device)
     if data is None:
         data = yield from iter_load_data(cfg.data, cfg.limit, aligned=cfg.aligned,
                                          negatives=cfg.negatives if cfg.dbvae else 0,
-                                         backend=backend, seed=cfg.seed, cancel=cancel)
+                                         backend=backend, seed=cfg.seed, cancel=cancel,
+                                         celeba=cfg.celeba)
     run = _start(cfg, data, device, resume)
     cancelled = False
     while run.epoch < cfg.epochs and not cancelled:

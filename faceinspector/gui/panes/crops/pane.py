@@ -119,8 +119,9 @@ class CropsPane(QWidget):
         self.template_combo.currentIndexChanged.connect(self._on_template)
         self.model_combo.currentIndexChanged.connect(self._on_model)
         ctx.cardsChanged.connect(self.set_cards)
-        ctx.backendChanged.connect(lambda info: (self._fill_templates(info.templates),
+        ctx.backendChanged.connect(lambda info: (self._fill_templates(ctx.templates),
                                                  self._request()))
+        ctx.templatesChanged.connect(self._fill_templates)
         self._clear("Select a face in the Photos pane.")
 
     # --------------------------------------------------------------------------- state
@@ -139,7 +140,7 @@ class CropsPane(QWidget):
         self.template_combo.clear()
         self.template_combo.addItem("the model's own template", OWN)
         for t in templates:
-            self.template_combo.addItem(t, t)
+            self.template_combo.addItem(self.ctx.template_label(t), t)
         i = self.template_combo.findData(current if current is not None else OWN)
         self.template_combo.setCurrentIndex(max(i, 0))
         self.template_combo.blockSignals(False)
@@ -205,8 +206,10 @@ class CropsPane(QWidget):
         template = self.template
         if spec is None and template is None:
             template = "dlib-chip"
-        desc = self.ctx.info.descriptions.get(template or spec.template, "")
-        self.description.setText(f"<b>{template or spec.template}</b>: {desc}" if desc else "")
+        key = template or spec.template
+        desc = self.ctx.template_description(key)
+        label = self.ctx.template_label(key)
+        self.description.setText(f"<b>{label}</b>: {desc}" if desc else "")
         self.slot.submit(crop_tasks.crop_pair, backend, self.ref.photo, self.ref.face, template,
                          spec, self.model_id)
 

@@ -155,6 +155,10 @@ class GalleryPane(QWidget):
         self.load_worker = WorkerSlot(ctx.pool, "io", "gallery-load", self)
         self.load_worker.result.connect(self._on_loaded)
         self.load_worker.error.connect(self._refuse)
+        # saving touches the file system: never on the GUI thread (a stalled mount)
+        self.save_worker = WorkerSlot(ctx.pool, "io", "gallery-save", self)
+        self.save_worker.result.connect(self._on_saved)
+        self.save_worker.error.connect(self._save_failed)
         self.tau.valueChanged.connect(self._on_tau)
         self.embedder.currentIndexChanged.connect(self._on_embedder)
         ctx.cardsChanged.connect(lambda cards: fill_embedders(self.embedder, cards,
@@ -252,7 +256,11 @@ class GalleryPane(QWidget):
         if pf is not None and pf.embeddings:
             ok = [fe for fe in pf.embeddings if fe is not None]
             if ok and len(ok) == len(pf.embeddings):
-                self.matches = self.gallery.identify(np.stack([fe.emb_aligned for fe in ok]))
+                try:
+                    self.matches = self.gallery.identify(np.stack([fe.emb_aligned
+                                                                   for fe in ok]))
+                except GalleryError as exc:  # never a traceback in a slot
+                    self._fail(str(exc))
         self._draw()
 
     # ---------------------------------------------------------------------------- views
@@ -355,8 +363,26 @@ class GalleryPane(QWidget):
         self._match()
 
     def save(self, path) -> None:
-        self.gallery.save(path)
-        self.status.setText(f"Saved {len(self.gallery.names)} people to {Path(path).name}.")
+        """Write a snapshot of the gallery to ``path`` in a worker (atomically: a failed save
+        leaves the old file and no temporary file); the outcome is shown in the status line,
+        a failure also in a message box."""
+        g = self.gallery
+        snapshot = Gallery(g.model_id, g.metric, g.threshold, list(g.names),
+                           g.embeddings.copy())
+        self.status.setText(f"Saving {len(snapshot.names)} people to {Path(path).name}…")
+        self.save_worker.submit(_save_gallery, snapshot, str(path))
+
+    def _on_saved(self, saved) -> None:
+        n, path = saved
+        self.last_error = ""
+        self.status.setText(f"Saved {n} people to {Path(path).name}.")
+        self.message.emit(f"Gallery: saved {n} people to {path}")
+
+    def _save_failed(self, message: str) -> None:
+        self._fail(f"not saved: {message}")
+        self.box = QMessageBox(QMessageBox.Icon.Warning, "Gallery not saved", message,
+                               QMessageBox.StandardButton.Ok, self)
+        self.box.open()
 
     def load(self, path) -> None:
         """Read a gallery file in a worker; one made by another embedder is refused."""
@@ -389,6 +415,12 @@ class GalleryPane(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Load a gallery", "", FILTER)
         if path:
             self.load(path)
+
+
+def _save_gallery(gallery: Gallery, path: str) -> tuple[int, str]:
+    """Worker job: save ``gallery`` to ``path``; returns (people, path)."""
+    gallery.save(path)
+    return len(gallery.names), path
 
 
 __all__ = ["GalleryPane"]

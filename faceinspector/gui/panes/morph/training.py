@@ -44,9 +44,13 @@ CURVES = (("loss", "loss", "#1e88e5"), ("l1", "L1 reconstruction", "#43a047"),
 REDRAW_MS = 300  # the loss plot is redrawn at most this often
 
 
-def celeba_folder() -> Path:
-    """Where the backend looks for CelebA's aligned images (:func:`datasets.celeba_images`)."""
-    return datasets.celeba_images()
+def celeba_folder(prefs=None) -> str:
+    """The CelebA folder a run uses: the one chosen in Preferences, else the environment's
+    (``$FACEINSPECTOR_CELEBA`` / ``$FACEINSPECTOR_DATA``), else "". Reads no file: the run
+    finds the layout in it (and says what it expected) on its own lane."""
+    if prefs is not None:
+        return prefs.data_folder("celeba")
+    return str(datasets.configured("celeba") or "")
 
 
 def default_output() -> Path:
@@ -65,6 +69,8 @@ class TrainingTab(QWidget):
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self._celeba = celeba_folder(ctx.prefs)  # the CelebA folder a "celeba" run uses
+        ctx.prefsChanged.connect(self._on_prefs)
         self.history: dict[str, list] = {"step": [], **{k: [] for k, _, _ in CURVES}}
         self.last: TrainUpdate | None = None
         self.finished_run: TrainUpdate | None = None  # the last "done" update
@@ -83,7 +89,8 @@ class TrainingTab(QWidget):
         self.kind = QComboBox()
         for k, text in DATA_KINDS.items():
             self.kind.addItem(text, k)
-        self.kind.setToolTip("CelebA: the aligned 89×109 images (cut to the VAE's 64×64 chip). "
+        self.kind.setToolTip("CelebA: the aligned images of the CelebA folder chosen in File ▸ "
+                             "Preferences (cut to the VAE's 64×64 chip). "
                              "Photos: MTCNN finds the faces and aligns them. Aligned crops: "
                              "the centre square of each image, resized to 64×64.")
         self.source = QLineEdit()
@@ -213,14 +220,26 @@ class TrainingTab(QWidget):
         return self.worker.busy
 
     def set_data(self, kind: str, folder: str | os.PathLike | None = None) -> None:
+        """Choose the data; for ``"celeba"``, ``folder`` is the CelebA folder for this tab
+        (default: the one in Preferences)."""
+        if kind == "celeba" and folder is not None:
+            self._celeba = str(folder)
         self.kind.setCurrentIndex(self.kind.findData(kind))
+        self._on_kind()
         if folder is not None:
             self.source.setText(str(folder))
+
+    def _on_prefs(self, prefs) -> None:
+        """The Preferences changed: a CelebA run uses the folder chosen there."""
+        self._celeba = celeba_folder(prefs)
+        if self.kind.currentData() == "celeba" and not self.busy:
+            self.source.setText(self._celeba)
 
     def config(self) -> dict:
         """The :class:`vae.TrainConfig` fields for the current settings."""
         kind = self.kind.currentData()
         return {"data": "celeba" if kind == "celeba" else self.source.text().strip(),
+                "celeba": (self.source.text().strip() or None) if kind == "celeba" else None,
                 "limit": self.limit.value() or None, "epochs": self.epochs.value(),
                 "batch_size": self.batch.value(), "dbvae": self.arch.currentData() == "dbvae",
                 "aligned": {"celeba": None, "photos": False, "aligned": True}[kind],
@@ -236,9 +255,11 @@ class TrainingTab(QWidget):
         kind = self.kind.currentData()
         celeba = kind == "celeba"
         if celeba:
-            self.source.setText(str(celeba_folder()))
-        elif self.source.text() == str(celeba_folder()):
+            self.source.setText(self._celeba)
+        elif self.source.text() == self._celeba:
             self.source.clear()
+        self.source.setPlaceholderText("choose the CelebA folder in File ▸ Preferences"
+                                       if celeba else "a folder of images")
         self.source.setReadOnly(celeba)
         self.browse.setEnabled(not celeba)
         item = self.arch.model().item(1)
@@ -293,13 +314,18 @@ class TrainingTab(QWidget):
 
     def _run(self, resume: str | None) -> bool:
         cfg = self.config()
+        if cfg["data"] == "celeba" and not cfg["celeba"]:
+            self._say("Choose the CelebA folder first (File ▸ Preferences, or set "
+                      "$FACEINSPECTOR_CELEBA).")
+            return False
         if cfg["data"] != "celeba" and not Path(cfg["data"]).is_dir():
             self._say(f"Choose a folder of images first ({cfg['data'] or 'none chosen'}).")
             return False
         if not cfg["out"]:
             self._say("Choose where to save the checkpoint.")
             return False
-        Path(cfg["out"]).parent.mkdir(parents=True, exist_ok=True)
+        # the checkpoint's folder is checked (and created) by the run itself, in the worker:
+        # no file-system calls on the GUI thread; a failure arrives as the run's error
         if resume is None:
             for v in self.history.values():
                 v.clear()

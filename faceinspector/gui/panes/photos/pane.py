@@ -54,7 +54,9 @@ class PhotoListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if item.error:
                 return item.error
-            return f"{item.path}\n{item.size[0]}×{item.size[1]} px, {len(item.faces)} faces"
+            note = f"\n{item.note}" if item.note else ""
+            return (f"{item.path}\n{item.size[0]}×{item.size[1]} px, {len(item.faces)} faces"
+                    + note)
         if role == Qt.ItemDataRole.ForegroundRole and item.error:
             return QColor(theme.ERROR)
         if role == self.ItemRole:
@@ -155,6 +157,7 @@ class PhotosPane(QWidget):
         self.face_index = -1
         self._shown: tuple | None = None  # (path, Photo) in the large view
         self._want_last = False  # P stepped back onto this photo: select its last face
+        self._want_face: tuple[Path, int] | None = None  # show_photo: select this face of it
         self.loaded = self.failed = self.face_total = 0
         self.load_slot = WorkerSlot(ctx.pool, "detect", "detect", self)
         self.load_slot.result.connect(self._on_loaded)
@@ -194,6 +197,22 @@ class PhotosPane(QWidget):
             self.load_slot.cancel()
             self.message.emit("Loading cancelled.")
 
+    def show_photo(self, path, face: int = 0) -> None:
+        """Select photo ``path`` (opening it first when it is not in the list) and its face
+        number ``face`` -- how a list elsewhere (mismatch examples, hardest pairs) opens the
+        face behind a result."""
+        path = Path(path)
+        self._want_face = (path, max(0, int(face)))
+        row = next((i for i, it in enumerate(self.model.items) if it.path == path), None)
+        if row is None:
+            self.open_paths([path])
+            return
+        if self.list.currentIndex().row() == row and self._shown and self._shown[0] == path:
+            self._want_face = None
+            self.select_face(min(max(0, int(face)), len(self.model.items[row].faces) - 1))
+        else:
+            self.list.setCurrentIndex(self.model.index(row))
+
     def _on_loaded(self, item: PhotoItem) -> None:
         if self.model.contains(item.path):
             return
@@ -201,13 +220,16 @@ class PhotosPane(QWidget):
             self._remember(item.path, item.photo, item.display)
             item = item.light()  # the list keeps no full pixels
         row = self.model.append(item, thumb_icon(item, theme.THUMB_SIDE, self._error_icon))
+        if item.note:
+            self.message.emit(item.note)
         if item.error:
             self.failed += 1
         else:
             self.loaded += 1
             self.face_total += len(item.faces)
         self._update_summary()
-        if not self.list.currentIndex().isValid():
+        if not self.list.currentIndex().isValid() or (
+                self._want_face is not None and self._want_face[0] == item.path):
             self.list.setCurrentIndex(self.model.index(row))
 
     def _on_load_finished(self, cancelled: bool) -> None:
@@ -291,6 +313,9 @@ class PhotosPane(QWidget):
         self.view.set_photo(display, item.size, item.faces, path=item.path)
         last, self._want_last = self._want_last, False
         index = (len(item.faces) - 1 if last else 0) if item.faces else -1
+        if self._want_face is not None and self._want_face[0] == item.path:
+            index = min(self._want_face[1], len(item.faces) - 1)
+            self._want_face = None
         # select in the next event-loop turn: the photo is painted first, and the GUI thread
         # gets a breath between drawing it and starting the crops and predictions
         QTimer.singleShot(0, lambda p=item.path: self._select_if_current(p, index))

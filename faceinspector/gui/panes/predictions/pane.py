@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QP
                                QScrollArea, QVBoxLayout, QWidget)
 
 from ....backend import crops as crop_tasks
+from ....backend.files import atomic_open
 from ... import theme
 from ...workers import WorkerSlot
 from .card import PredictionCard, disagreement
@@ -201,7 +202,7 @@ class PredictionsPane(QWidget):
     def export_csv(self, path) -> int:
         """One row per model, crop and class; returns the number of rows written."""
         rows = 0
-        with open(path, "w", newline="", encoding="utf-8") as fh:
+        with atomic_open(path, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["photo", "face", "model", "crop", "template", "label", "probability",
                         "value", "top_label", "disagreement"])

@@ -72,8 +72,9 @@ class ProbePane(QWidget):
         self._live_timer.setInterval(0)
         self._live_timer.timeout.connect(self._apply_transform)
         ctx.cardsChanged.connect(self.set_cards)
-        ctx.backendChanged.connect(lambda info: (self._fill_templates(info.templates),
+        ctx.backendChanged.connect(lambda info: (self._fill_templates(ctx.templates),
                                                  self._request_all()))
+        ctx.templatesChanged.connect(self._fill_templates)
         self.set_cards(ctx.cards)
         self._show_empty()
 
@@ -159,7 +160,7 @@ class ProbePane(QWidget):
         self.template_combo.clear()
         self.template_combo.addItem("each model's own", OWN)
         for t in templates:
-            self.template_combo.addItem(t, t)
+            self.template_combo.addItem(self.ctx.template_label(t), t)
         self.template_combo.setCurrentIndex(max(self.template_combo.findData(current or OWN), 0))
         self.template_combo.blockSignals(False)
 

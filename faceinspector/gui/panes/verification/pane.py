@@ -1,7 +1,10 @@
 """Verification pane: a labelled set through the embedder, as the LFW protocol measures it.
 
-Load an LFW-format pairs file (images in ``lfw-deepfunneled`` beside it) or a folder with one
-sub-folder per person (balanced pairs, 10 folds by person, as ``faceinspector eval folder``).
+Run the LFW protocol on the LFW folder chosen in File ▸ Preferences (any layout
+``backend.datasets`` accepts: its ``pairs.txt``), load an LFW-format pairs file (images in
+``lfw-deepfunneled/``, ``lfw/``, … beside it) or a folder with one sub-folder per person
+(balanced pairs, 10 folds by person, as ``faceinspector eval folder``). The file dialogs open
+in the LFW folder.
 Every image is embedded on the compute lane (:func:`~faceinspector.backend.evaluate.verify`:
 MTCNN -> central face -> the embedder's chip -> batched embedder) with progress and cancel. The
 pane shows the distance histograms of same vs different pairs, the ROC curve, the
@@ -23,6 +26,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel,
 
 from ....backend import triplets
 from ....backend import evaluate
+from ....backend.files import atomic_open
 from ... import theme
 from ...workers import Progress, WorkerSlot
 from ...widgets import METRIC_NAMES, LazyPlot, chip_pixmap, fill_embedders
@@ -46,9 +50,13 @@ class VerificationPane(QWidget):
         self.hardest: dict[str, list[int]] = {"pos": [], "neg": []}  # pair indices
         self._t0 = 0.0
 
+        self.lfw_button = QPushButton("LFW")
+        self.lfw_button.setToolTip("The LFW protocol on pairs.txt of the LFW folder chosen in "
+                                   "File ▸ Preferences")
+        self.lfw_button.clicked.connect(lambda: self.load_lfw())
         self.pairs_button = QPushButton("Pairs file…")
         self.pairs_button.setToolTip("An LFW-format pairs file; the images are expected in "
-                                     "'lfw-deepfunneled' beside it")
+                                     "lfw-deepfunneled/ or lfw/ beside it")
         self.pairs_button.clicked.connect(self.open_pairs_dialog)
         self.folder_button = QPushButton("Folder…")
         self.folder_button.setToolTip("A folder with one sub-folder per person: every "
@@ -74,7 +82,7 @@ class VerificationPane(QWidget):
         self.png_button.clicked.connect(self.export_png_dialog)
         self.csv_button.clicked.connect(self.export_csv_dialog)
         top = QHBoxLayout()
-        for w in (self.pairs_button, self.folder_button, self.rerun_button):
+        for w in (self.lfw_button, self.pairs_button, self.folder_button, self.rerun_button):
             top.addWidget(w)
         top.addSpacing(6)
         top.addWidget(QLabel("Embedder:"))
@@ -163,16 +171,39 @@ class VerificationPane(QWidget):
         return self.worker.busy
 
     # ------------------------------------------------------------------------------ run
+    def lfw_folder(self) -> str:
+        """The LFW folder of File ▸ Preferences (else the environment's; "" if none)."""
+        return self.ctx.prefs.data_folder("lfw")
+
     def open_pairs_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "LFW-format pairs file", "",
+        path, _ = QFileDialog.getOpenFileName(self, "LFW-format pairs file", self.lfw_folder(),
                                               "Pairs files (*.txt);;All files (*)")
         if path:
             self.load(path)
 
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "A folder with one sub-folder per person")
+        folder = QFileDialog.getExistingDirectory(self, "A folder with one sub-folder per person",
+                                                  self.lfw_folder())
         if folder:
             self.load(folder)
+
+    def load_lfw(self, folder: str | None = None) -> None:
+        """The LFW protocol on the ``pairs.txt`` of ``folder`` (default: :meth:`lfw_folder`);
+        the layout is found on the worker (:func:`evaluate.verify_lfw`)."""
+        folder = folder or self.lfw_folder()
+        if not folder:
+            self.summary.setText("Choose the LFW folder in File ▸ Preferences first (or set "
+                                 "$FACEINSPECTOR_LFW), or load a pairs file or a folder.")
+            return
+        backend = self.ctx.backend
+        if backend is None or not self.model_id:
+            self.message.emit("The models are still loading; try again in a moment.")
+            return
+        self.source = ("lfw", folder)
+        self._t0 = time.perf_counter()
+        self.summary.setText(f"Embedding the images of LFW in <b>{folder}</b>…")
+        self.worker.submit(evaluate.verify_lfw, backend, folder, self.model_id,
+                           self.metric.currentData())
 
     def load(self, source, root=None) -> None:
         """Embed and verify ``source`` (a pairs file or a folder of people) in a worker."""
@@ -187,7 +218,9 @@ class VerificationPane(QWidget):
                            self.metric.currentData(), root)
 
     def rerun(self) -> None:
-        if self.source is not None:
+        if self.source is not None and self.source[0] == "lfw":
+            self.load_lfw(self.source[1])
+        elif self.source is not None:
             self.load(*self.source)
 
     def cancel(self) -> None:
@@ -239,6 +272,8 @@ class VerificationPane(QWidget):
         n_same = int(rep.same.sum())
         tar = rep.tar_at_far.get(FAR, triplets.tar_at_far(rep.dist, rep.same, FAR))
         unreadable = f" ({len(r.errors)} unreadable)" if r.errors else ""
+        left_out = evaluate.excluded_line(rep)
+        left_out = f"<br><span style='color:{theme.ERROR}'>{left_out}.</span>" if left_out else ""
         what = ("pairs file" if r.kind == "pairs" else
                 f"folder, {len({n.split('/')[0] for n in r.images})} people")
         self.summary.setText(
@@ -248,7 +283,8 @@ class VerificationPane(QWidget):
             "distance.<br>"
             f"<b>accuracy {rep.accuracy * 100:.2f} % ± {rep.accuracy_std * 100:.2f}</b> "
             f"(τ chosen on the other folds) · best τ <b>{rep.threshold:.3f}</b> · AUC "
-            f"{rep.auc:.4f} · <b>TAR @ FAR=1e-3: {tar * 100:.2f} %</b> · {r.seconds:.0f} s")
+            f"{rep.auc:.4f} · <b>TAR @ FAR=1e-3: {tar * 100:.2f} %</b> · {r.seconds:.0f} s"
+            + left_out)
         self.plot.request(lambda canvas: self._draw(canvas, tar))
         pos, neg = triplets.hardest_pairs(rep.dist, rep.same, HARDEST)
         self.hardest = {"pos": [int(i) for i in pos], "neg": [int(i) for i in neg]}
@@ -256,7 +292,7 @@ class VerificationPane(QWidget):
             lst.blockSignals(True)
             lst.clear()
             for i in idx:
-                p = r.pairs[i]
+                p = r.pairs[rep.pair(i)]
                 item = QListWidgetItem(f"{rep.dist[i]:.3f}  {Path(p.a).stem} ↔ {Path(p.b).stem}")
                 item.setToolTip(f"{p.a}\n{p.b}\nfold {p.fold + 1}")
                 lst.addItem(item)
@@ -302,7 +338,7 @@ class VerificationPane(QWidget):
         if self.result is None or row < 0 or row >= len(self.hardest.get(kind, [])):
             return
         i = self.hardest[kind][row]
-        p = self.result.pairs[i]
+        p = self.result.pairs[self.result.report.pair(i)]
         self.pair_text.setText(f"{Path(p.a).stem} ↔ {Path(p.b).stem}: distance "
                                f"{self.result.report.dist[i]:.3f} "
                                f"({'same person' if p.same else 'different people'})")
@@ -337,33 +373,43 @@ class VerificationPane(QWidget):
             fig.suptitle(f"{r.source.name}: {r.model_id}, {METRIC_NAMES[r.metric]} distance, "
                          f"{r.report.n_pairs} pairs")
             fig.tight_layout()
-        FigureCanvasAgg(fig).print_png(str(path))
+        with atomic_open(path) as fh:
+            FigureCanvasAgg(fig).print_png(fh)
         return str(path)
 
     def export_csv(self, path) -> int:
         r = self.result
         rep = r.report
-        with open(path, "w", newline="", encoding="utf-8") as fh:
+        with atomic_open(path, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["image_a", "image_b", "same", "fold", "distance", "predicted_same",
                         "model", "metric", "threshold"])
-            for p, d in zip(r.pairs, rep.dist):
+            for i, d in enumerate(rep.dist):
+                p = r.pairs[rep.pair(i)]
                 w.writerow([p.a, p.b, int(p.same), p.fold + 1, f"{d:.6f}",
                             int(d < rep.threshold), r.model_id, r.metric, f"{rep.threshold:.6f}"])
-        return len(r.pairs)
+        return len(rep.dist)
 
     def export_png_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the plots", "verification.png",
                                               "PNG (*.png)")
         if path:
-            self.export_png(path)
+            try:
+                self.export_png(path)
+            except OSError as exc:  # never a traceback in a slot: say it was not saved
+                self._on_error(f"not saved: {exc}")
+                return
             self.message.emit(f"Saved {path}")
 
     def export_csv_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save every pair", "verification.csv",
                                               "CSV (*.csv)")
         if path:
-            n = self.export_csv(path)
+            try:
+                n = self.export_csv(path)
+            except OSError as exc:
+                self._on_error(f"not saved: {exc}")
+                return
             self.message.emit(f"Saved {n} pairs to {path}")
 
 
