@@ -53,7 +53,7 @@ def main() -> None:
         raise SystemExit("the scan did not finish")
     eye = next(i for i, s in enumerate(pane.report.comparison.shifts) if s.name == "eye_y")
     pane.table.selectRow(eye)
-    wait_for(lambda: pane.plot.canvas is not None and pane.plot.canvas.settled(), 60)
+    wait_for(lambda: pane.plot.canvas is not None and pane.plot.canvas.settled, 60)
     pump(1.5)
     args.out.mkdir(parents=True, exist_ok=True)
     win.grab().save(str(args.out / "mismatch.png"))

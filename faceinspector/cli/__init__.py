@@ -9,6 +9,7 @@ non-zero exit code, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import sys
 import os
 import re
 
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..backend.tasks import Cancelled
 
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a buffered stdout (a pipe) fails here, not at exit, when | head
+        return code
     except (KeyboardInterrupt, Cancelled):
         return 130
     except BrokenPipeError:  # `faceinspector ... | head`: the reader has gone, so say nothing

@@ -147,6 +147,7 @@ class MismatchPane(QWidget):
         for k in ("reference", "target"):
             ex.addWidget(QLabel(f"{k}: lowest … highest"))
             ex.addWidget(self.strips[k])
+        ex.addStretch(1)
         self.fix_table = QTableWidget(0, 5)
         self.fix_table.setHorizontalHeaderLabels(["crop", "n", "balanced acc.", "95 % CI",
                                                   "macro-F1"])
@@ -180,6 +181,8 @@ class MismatchPane(QWidget):
         split.addWidget(left)
         split.addWidget(self.tabs)
         split.setStretchFactor(1, 2)
+        split.setSizes([330, 520])
+        self.table.setMinimumWidth(260)
         lay = QVBoxLayout(self)
         lay.addLayout(hbox(self.ref_zone, self.tgt_zone, self.label_zone))
         lay.addLayout(hbox(QLabel("Model:"), self.model_combo, QLabel("Limit:"), self.limit,
@@ -290,7 +293,8 @@ class MismatchPane(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)
-        self.table.resizeColumnsToContents()
+        for j in range(1, 5):
+            self.table.resizeColumnToContents(j)
         self.summary.setText(self._summary_text(report))
         self._show_fixes(report)
         self._offer_template(report)
