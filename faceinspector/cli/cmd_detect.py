@@ -76,8 +76,8 @@ def _save_crops(backend, photo, det, folder: Path, stem: str, templates: list[st
     folder.mkdir(parents=True, exist_ok=True)
     for i, face in enumerate(det.faces):
         for t in templates:
-            crop = backend.crop(photo, face, t)
-            Image.fromarray(crop.pixels).save(folder / f"{stem}_face{i}_{t}.png")
+            crop = backend.crop(photo, face, t)  # a name, or a template file
+            Image.fromarray(crop.pixels).save(folder / f"{stem}_face{i}_{crop.template}.png")
 
 
 

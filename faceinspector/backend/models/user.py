@@ -7,7 +7,8 @@ the model wants its input, so FaceInspector can build that crop from any detecti
       "name": "my-gender-cnn",          # optional, default: the file's stem
       "labels": ["female", "male"],     # required: one per output
       "input_size": [64, 64],           # required: width, height (or one int)
-      "template": "celeba",             # optional, default "dlib-chip"
+      "template": "celeba",             # optional, default "dlib-chip"; or a template
+                                        # file (*.json, relative to this sidecar)
       "padding": null,                  # optional template padding override, 0..2
       "mean": [0.485, 0.456, 0.406],    # optional, on 0..1 RGB unless "pixel_range": 255
       "std":  [0.229, 0.224, 0.225],    # optional
@@ -83,10 +84,15 @@ def read_sidecar(path: Path, model_name: str) -> dict:
     if not isinstance(template, str):
         raise UserModelError(f"{path.name}: 'template' must be a template name (one of "
                              f"{', '.join(align.TEMPLATES)}), not {type(template).__name__}.")
+    if align.is_template_file(template):  # a template file, relative to the sidecar
+        t = Path(template).expanduser()
+        template = str(t if t.is_absolute() else path.parent / t)
     try:
         align.get_template(template)
     except KeyError as exc:
         raise UserModelError(f"{path.name}: {exc.args[0]}") from exc
+    except align.TemplateError as exc:
+        raise UserModelError(f"{path.name}: 'template': {exc}") from exc
     padding = cfg.get("padding")
     if padding is not None and not (_number(padding) and 0 <= padding <= MAX_PADDING):
         raise UserModelError(f"{path.name}: 'padding' must be null or a number from 0 to "
