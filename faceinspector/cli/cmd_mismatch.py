@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .common import add_device_args, ctrl_c_cancels, run_task, set_threads
+from .common import (add_device_args, ctrl_c_cancels, nonneg_int, positive_int, run_task,
+                     set_threads)
 
 
 def _pct(v) -> str:
@@ -80,18 +81,6 @@ def _auc(v) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
-def _positive(text: str) -> int:
-    import argparse
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
-
-
 def add_parser(sub) -> None:
     m = sub.add_parser("mismatch", help="compare a model's training data with the photos it "
                                         "fails on: what differs, the training set's template, "
@@ -105,12 +94,12 @@ def add_parser(sub) -> None:
     m.add_argument("--labels", metavar="PATH",
                    help="labels of the target: a CSV path,label; an LFW folder with "
                         "male_names.txt / female_names.txt; or class sub-folders")
-    m.add_argument("--limit", type=_positive, help="at most N images of each collection")
+    m.add_argument("--limit", type=positive_int, help="at most N images of each collection")
     m.add_argument("--out", default="mismatch-report", help="folder for report.html, "
                    "attributes.csv, summary.json and template.json (default mismatch-report)")
     m.add_argument("--json", metavar="FILE", help="also write the JSON summary to FILE")
-    m.add_argument("--top", type=_positive, default=12, help="attributes printed (default 12)")
-    m.add_argument("--bootstrap", type=int, default=1000,
+    m.add_argument("--top", type=positive_int, default=12, help="attributes printed (default 12)")
+    m.add_argument("--bootstrap", type=nonneg_int, default=1000,
                    help="bootstrap resamples for the 95 %% intervals (default 1000)")
     m.add_argument("--no-embeddings", action="store_true",
                    help="skip the face embeddings (faster; no embedding domain check)")

@@ -76,26 +76,24 @@ def quiet_broken_pipe() -> None:
 # ------------------------------------------------------------------ argument types (argparse)
 
 
-def positive_int(text: str) -> int:
-    """``type=`` for counts that must be >= 1."""
+def _whole(text: str, least: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """``type=`` for counts that must be >= 1."""
+    return _whole(text, 1, "1 or more")
 
 
 def nonneg_int(text: str) -> int:
     """``type=`` for counts where 0 has a meaning (all, off) and negatives none."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    return _whole(text, 0, "0 or more")
 
 
 def positive_float(text: str) -> float:
