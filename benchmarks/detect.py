@@ -1,12 +1,18 @@
 """Detection speed and agreement: FaceInspector's MTCNN vs stock facenet-pytorch, one run.
 
-    .venv/bin/python benchmarks/detect.py [--repeats 3] [--threads 2] [--max-side 1024]
+    .venv/bin/python benchmarks/detect.py [--repeats 3] [--load both|quiet|busy] [--engine auto]
 
-For each demo photo: ms per photo for ``faceinspector.backend.detect.MTCNNDetector`` (pyramid
-levels above ``--max-side`` skipped, everything else at full resolution) and for stock
-``facenet_pytorch.MTCNN(keep_all=True)`` at full resolution, interleaved so both see the same
-machine load; then the ratio, the faces found by each, and the worst box IoU / landmark error
-between the two.
+On the six demo photos (1920 px wide), interleaved so all see the same machine load, quiet and
+with one core kept busy by a Python loop in another process:
+
+* **now**: ``MTCNNDetector.detect_many`` on the six photos (batched, ONNX Runtime on CPU;
+  ``--engine`` forces one), and the same detector one photo at a time;
+* **today**: the detector before issue 16 (``benchmarks/_baseline_mtcnn.py``: torch, one photo
+  at a time), with torch's default threads;
+* **stock**: ``facenet_pytorch.MTCNN(keep_all=True)`` at full resolution.
+
+Prints ms per photo, the ratios to stock, the faces each found and the worst box IoU /
+landmark difference between ours and stock. Target (issue 16): now <= 0.3x stock, quiet.
 """
 
 from __future__ import annotations
@@ -16,61 +22,72 @@ import statistics
 import time
 
 import numpy as np
-import torch
-from PIL import Image
 
-from faceinspector.backend import assets
-from faceinspector.backend.detect import MTCNNDetector, match_faces
+from _load import add_load_arg, conditions, machine_line
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-side", type=int, default=1024)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--engine", default="auto", choices=["auto", "torch", "onnx"])
+    add_load_arg(ap)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    import torch
     from facenet_pytorch import MTCNN
+    from PIL import Image
 
-    ours = MTCNNDetector(args.device, max_side=args.max_side)
-    stock = MTCNN(keep_all=True, device=args.device)
-    photos = [(p.name, np.asarray(Image.open(p).convert("RGB"))) for p in assets.demo_photos()]
-    ours.detect(photos[0][1])  # warm-up both
-    stock.detect(Image.fromarray(photos[0][1]))
+    from _baseline_mtcnn import MTCNNDetector as TodayDetector
+    from faceinspector.backend import assets, engines
+    from faceinspector.backend.detect import MTCNNDetector, match_faces
 
-    print(f"device {args.device}, torch threads {torch.get_num_threads()}, "
-          f"max_side {args.max_side}, repeats {args.repeats}")
-    print(f"{'photo':12} {'size':>10} {'ours ms':>8} {'stock ms':>9} {'ratio':>6} "
-          f"{'faces':>6} {'stock':>6} {'min IoU':>8} {'max lm px':>9}")
-    tot_o, tot_s, n_o, n_s, ious = [], [], 0, 0, []
-    for name, img in photos:
-        to, ts = [], []
+    threads = torch.get_num_threads()
+    ours = MTCNNDetector("cpu", max_side=args.max_side, engine=args.engine)
+    today = TodayDetector("cpu", max_side=args.max_side)
+    stock = MTCNN(keep_all=True, device="cpu")
+    photos = [np.asarray(Image.open(p).convert("RGB")) for p in assets.demo_photos()]
+    ours.detect_many(photos)  # warm-up all
+    today.detect(photos[0])
+    stock.detect(Image.fromarray(photos[0]))
+    print(f"now: {ours.engine} ({engines.lanes_now()} lanes); today and stock: torch, "
+          f"{threads} threads; max_side {args.max_side}; {len(photos)} photos, repeats "
+          f"{args.repeats}; {machine_line()}")
+
+    for cond in conditions(args.load):
+        t = {"batched": [], "single": [], "today": [], "stock": []}
         for _ in range(args.repeats):
-            t = time.perf_counter()
-            det = ours.detect(img)
-            to.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            boxes, _, points = stock.detect(Image.fromarray(img), landmarks=True)
-            ts.append(time.perf_counter() - t)
-        boxes = [] if boxes is None else list(boxes)
-        m = match_faces([f.box for f in det.faces], boxes)
-        min_iou = min((x[2] for x in m), default=float("nan"))
-        lm = max((float(np.abs(det.faces[i].landmarks - points[j]).max()) for i, j, _ in m),
-                 default=float("nan"))
-        ious += [x[2] for x in m]
-        o, s = statistics.median(to), statistics.median(ts)
-        tot_o.append(o)
-        tot_s.append(s)
-        n_o += len(det.faces)
-        n_s += len(boxes)
-        print(f"{name:12} {img.shape[1]}x{img.shape[0]:<5} {o * 1000:8.0f} {s * 1000:9.0f} "
-              f"{o / s:6.2f} {len(det.faces):6d} {len(boxes):6d} {min_iou:8.3f} {lm:9.2f}")
-    mo, ms = statistics.mean(tot_o), statistics.mean(tot_s)
-    print(f"{'mean':12} {'':10} {mo * 1000:8.0f} {ms * 1000:9.0f} {mo / ms:6.2f} {n_o:6d} "
-          f"{n_s:6d} {min(ious):8.3f}")
-    print(f"ratio ours/stock = {mo / ms:.2f} (target <= 0.5); faces {n_o} vs {n_s}; "
-          f"matched {len(ious)}, min IoU {min(ious):.3f}")
+            t0 = time.perf_counter()
+            dets = ours.detect_many(photos)
+            t["batched"].append((time.perf_counter() - t0) / len(photos))
+            t0 = time.perf_counter()
+            for px in photos:
+                ours.detect(px)
+            t["single"].append((time.perf_counter() - t0) / len(photos))
+            torch.set_num_threads(threads)
+            t0 = time.perf_counter()
+            for px in photos:
+                today.detect(px)
+            t["today"].append((time.perf_counter() - t0) / len(photos))
+            t0 = time.perf_counter()
+            ref = [stock.detect(Image.fromarray(px), landmarks=True) for px in photos]
+            t["stock"].append((time.perf_counter() - t0) / len(photos))
+        n_o = n_s = 0
+        ious, lm = [], 0.0
+        for det, (boxes, _, points) in zip(dets, ref):
+            boxes = [] if boxes is None else list(boxes)
+            m = match_faces([f.box for f in det.faces], boxes)
+            ious += [x[2] for x in m]
+            lm = max([lm] + [float(np.abs(det.faces[i].landmarks - points[j]).max())
+                             for i, j, _ in m])
+            n_o += len(det.faces)
+            n_s += len(boxes)
+        ms = {k: statistics.median(v) * 1000 for k, v in t.items()}
+        print(f"[{cond}] ms per photo: now batched {ms['batched']:.0f}, now one at a time "
+              f"{ms['single']:.0f}, today {ms['today']:.0f}, stock {ms['stock']:.0f} | "
+              f"now/stock {ms['batched'] / ms['stock']:.2f} (one at a time "
+              f"{ms['single'] / ms['stock']:.2f}; today {ms['today'] / ms['stock']:.2f}) | "
+              f"faces {n_o} vs stock {n_s}, matched {len(ious)}, min IoU {min(ious):.4f}, "
+              f"max landmark diff {lm:.3f} px | {machine_line()}")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,26 @@
-"""Embedding LFW faces end to end: read + decode, MTCNN, aligned chip, batched embedder.
+"""Embedding LFW faces end to end (read + decode, MTCNN, dlib chip, ResNet), today vs now.
 
-Runs the pipeline the Verification pane and ``faceinspector eval`` use
-(:func:`faceinspector.backend.embeddings.embed_images`: photo -> MTCNN -> central face -> the
-embedder's chip -> batched embedder) on ``--count`` LFW deep-funneled images (default 1,000,
-spread evenly over the sorted image list), times every stage and prints faces/s.
+Two paths over the same images, interleaved in slices so both see the same machine, quiet and
+with one core kept busy by a Python loop in another process (``--load``):
 
-``--peer N`` also runs dlib's own pipeline as ``face_recognition`` does it (HOG detector,
-5-point predictor, ``compute_face_descriptor`` one face at a time) on the first N of the same
-images and prints the ratio. It needs ``face_recognition_models`` (never a project dependency)::
+* **today** (before issue 16): one photo at a time, read then detected with the torch MTCNN of
+  ``benchmarks/_baseline_mtcnn.py`` (the old detector), the torch ResNet port in batches of 32,
+  torch's default threads;
+* **now**: :func:`faceinspector.backend.embeddings.embed_images` -- what ``faceinspector eval``
+  and the Verification pane run: a reader thread decodes ahead, MTCNN runs on batches of
+  photos (ONNX Runtime on CPU), the ResNet through ONNX Runtime, chunks on one-thread lanes,
+  threads from the free cores (``--engine`` forces one engine).
 
-    .venv/bin/pip install --no-deps face_recognition face_recognition_models
+Prints images/s of each, the ratio now/today, and a check that both embed the same faces
+(cosine of the embeddings). The today path runs on ``--today-count`` of the images (it is
+slow, very slow under load), spread over the same slices.
 
-The dev machine has 2 CPU cores, often shared: the numbers are noisy; run it twice. Seen there
-(2026-11-25, other jobs loading the CPU, load average 4-6): ``--threads 1`` 19.3 faces/s (MTCNN
-40 ms, embedder 9 ms, warp 1.5 ms, decode 1.1 ms per face); torch's default 2 threads 1.3-2.2
-faces/s (MTCNN 400-700 ms per face): on a busy 2-core CPU two OpenMP threads per op thrash.
-dlib as face_recognition runs it: 6.6-7.0 faces/s on 100 of the images at the same time.
+    .venv/bin/python benchmarks/embed_speed.py [--count 1000] [--slices 4] [--load both]
 
-    .venv/bin/python benchmarks/embed_speed.py [--count 1000] [--batch 32] [--peer 100]
+Targets (issue 16): now >= 100 images/s quiet, >= 50 under one busy core (2-core CPU).
+
+``--peer N`` also runs dlib's own pipeline as ``face_recognition`` does it on N images (needs
+``face_recognition_models``, never a project dependency).
 """
 
 from __future__ import annotations
@@ -25,75 +28,81 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from _load import add_load_arg, conditions, machine_line
+
 ROOT = Path(__file__).resolve().parents[1]
-LFW = ROOT.parent / "shared" / "data" / "lfw" / "lfw-deepfunneled"
 
 
-class TimedBackend:
-    """The backend facade with the time spent in each stage added up."""
+def lfw_folder() -> Path:
+    import os
 
-    def __init__(self, backend) -> None:
-        self._b = backend
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.calls: dict[str, int] = defaultdict(int)
-
-    def __getattr__(self, name):
-        return getattr(self._b, name)
-
-    def _timed(self, stage: str, fn, *args, **kwargs):
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        self.seconds[stage] += time.perf_counter() - t0
-        self.calls[stage] += 1
-        return out
-
-    def detect(self, photo):
-        return self._timed("detect (MTCNN)", self._b.detect, photo)
-
-
-    def run_model(self, model_id, chips):
-        return self._timed("embed (batched)", self._b.run_model, model_id, chips)
+    data = os.environ.get("FACEINSPECTOR_DATA", "").strip()
+    base = Path(data) if data else ROOT.parent / "shared" / "data"
+    return base / "lfw" / "lfw-deepfunneled"
 
 
 def pick_images(count: int) -> list[Path]:
-    files = sorted(LFW.glob("*/*.jpg"))
+    files = sorted(lfw_folder().glob("*/*.jpg"))
     if not files:
-        raise SystemExit(f"no LFW images under {LFW} (../shared/data is optional)")
+        raise SystemExit(f"no LFW images under {lfw_folder()} (set FACEINSPECTOR_DATA)")
     step = max(1, len(files) // count)
     return files[::step][:count]
 
 
-def ours(paths, model_id: str, batch: int) -> tuple[float, dict, int]:
-    from faceinspector.backend import Backend, align, embeddings, images, photos, tasks
-    from faceinspector.backend.images import load_photo
+class Today:
+    """The pipeline as it was: per photo read -> torch MTCNN -> central face -> chip; torch
+    ResNet on batches of 32; torch's default threads."""
 
-    backend = TimedBackend(Backend(device="cpu"))
-    # one-off costs (weights, kernels) are paid before the clock starts
-    warm = load_photo(paths[0])
-    face = photos.central_face(backend._b.detect(warm).faces, warm.width, warm.height)
-    backend._b.run_model(model_id, np.stack([backend._b.model_crop(warm, face, model_id).pixels]))
-    crop = align.Chip.crop
+    def __init__(self, model_id: str):
+        import torch
 
-    def timed_load(p):
-        return backend._timed("read + decode", load_photo, p)
+        from _baseline_mtcnn import MTCNNDetector
+        from faceinspector.backend import Backend
 
-    def timed_crop(self, *args, **kwargs):
-        return backend._timed("align (chip warp)", crop, self, *args, **kwargs)
+        self.threads = torch.get_num_threads()
+        self.backend = Backend(device="cpu", engine="torch")
+        self.detector = MTCNNDetector("cpu")
+        self.model_id = model_id
+        self.chip = self.backend.chip(model_id)
 
-    images.load_photo, align.Chip.crop = timed_load, timed_crop  # looked up at call time
-    try:
-        t0 = time.perf_counter()
-        result = tasks.run(embeddings.embed_images(backend, paths, model_id, batch=batch))
-        total = time.perf_counter() - t0
-    finally:
-        images.load_photo, align.Chip.crop = load_photo, crop
-    assert len(result.embeddings) == len(paths) and not result.errors, result.errors
-    return total, dict(backend.seconds), int(result.detected.sum())
+    def run(self, paths) -> np.ndarray:
+        import torch
+
+        from faceinspector.backend import images
+        from faceinspector.backend.photos import MeanLandmarks, central_face
+
+        torch.set_num_threads(self.threads)
+        model = self.backend.model(self.model_id)
+        means, chips, out = MeanLandmarks(), [], []
+        for p in paths:
+            photo = images.load_photo(p)
+            face = central_face(self.detector.detect(photo.pixels).faces, photo.width,
+                                photo.height)
+            face = means.face_or_fallback(face, photo.width, photo.height)
+            chips.append(self.chip.crop(photo.pixels, face).pixels)
+            if len(chips) == 32:
+                out.append(model.predict(np.stack(chips)).embeddings)
+                chips = []
+        if chips:
+            out.append(model.predict(np.stack(chips)).embeddings)
+        return np.concatenate(out)
+
+
+class Now:
+    def __init__(self, model_id: str, engine: str):
+        from faceinspector.backend import Backend
+
+        self.backend = Backend(device="cpu", engine=engine)
+        self.model_id = model_id
+
+    def run(self, paths) -> np.ndarray:
+        from faceinspector.backend import embeddings, tasks
+
+        return tasks.run(embeddings.embed_images(self.backend, paths, self.model_id)).embeddings
 
 
 def peer(paths) -> float | None:
@@ -123,42 +132,68 @@ def peer(paths) -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=1000, help="LFW images (default 1000)")
+    ap.add_argument("--slices", type=int, default=4,
+                    help="the images are timed in this many slices, today and now alternating")
     ap.add_argument("--model", default="dlib-resnet", help="embedder model id")
-    ap.add_argument("--batch", type=int, default=32, help="chips per embedder call")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
+    ap.add_argument("--engine", default="auto", choices=["auto", "torch", "onnx"])
+    ap.add_argument("--today-count", type=int, default=250,
+                    help="images of the today path (spread over the slices; it is slow "
+                    "under load); 0 skips it")
     ap.add_argument("--peer", type=int, default=0,
                     help="also time dlib/face_recognition's pipeline on the first N images")
+    add_load_arg(ap)
     args = ap.parse_args()
 
-    import os
-
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     paths = pick_images(args.count)
-    print(f"{len(paths)} LFW images (250x250), {args.model}, batch {args.batch}, "
-          f"torch {torch.__version__} with {torch.get_num_threads()} threads on "
-          f"{os.cpu_count()} CPU cores; load average before: "
-          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    total, stages, found = ours(paths, args.model, args.batch)
-    print(f"\nend to end: {len(paths)} faces in {total:.1f} s = "
-          f"{len(paths) / total:.1f} faces/s (MTCNN found a face in {found}; the rest use "
-          "the data set's mean landmarks)")
-    for stage, secs in sorted(stages.items(), key=lambda kv: -kv[1]):
-        print(f"  {stage:20} {secs:7.1f} s  {secs / total:5.1%}  "
-              f"{secs / len(paths) * 1000:6.1f} ms/face")
-    rest = total - sum(stages.values())
-    print(f"  {'other (python)':20} {rest:7.1f} s  {rest / total:5.1%}")
+    today = Today(args.model) if args.today_count else None
+    now = Now(args.model, args.engine)
+    warm = paths[:8]
+    now.run(warm)
+    if today is not None:
+        today.run(warm)
+    engines = now.backend.engines_in_use()
+    print(f"{len(paths)} LFW images (250x250), {args.model}; now: engines {engines}; "
+          f"{machine_line()}")
+    size = -(-len(paths) // args.slices)
+    slices = [paths[i:i + size] for i in range(0, len(paths), size)]
+    per_slice = -(-min(args.today_count, len(paths)) // len(slices))
+    rates = {}
+    for cond in conditions(args.load):
+        t_today = t_now = 0.0
+        n_today = 0
+        cos = []
+        for part in slices:
+            t0 = time.perf_counter()
+            e_now = now.run(part)
+            t_now += time.perf_counter() - t0
+            if today is not None:
+                sub = part[:per_slice]
+                t0 = time.perf_counter()
+                e_today = today.run(sub)
+                t_today += time.perf_counter() - t0
+                n_today += len(sub)
+                ok = ~np.isnan(e_now[:len(sub), 0])
+                a, b = e_now[:len(sub)][ok], e_today[ok]
+                cos.append(float(((a * b).sum(1) / np.linalg.norm(a, axis=1)
+                                  / np.linalg.norm(b, axis=1)).min()))
+        r_now = len(paths) / t_now
+        rates[cond] = r_now
+        line = f"[{cond}] now {r_now:6.1f} images/s ({t_now:5.1f} s)"
+        if today is not None:
+            r_today = n_today / t_today
+            line += (f" | today {r_today:6.1f} images/s ({n_today} in {t_today:5.1f} s) | "
+                     f"now/today {r_now / r_today:.2f}x | min cosine now vs today "
+                     f"{min(cos):.6f}")
+        print(line + f" | {machine_line()}")
+    if len(rates) == 2:
+        print(f"targets: quiet {rates['quiet']:.1f} images/s (>= 100), one busy core "
+              f"{rates['one busy core']:.1f} images/s (>= 50)")
     if args.peer:
         sub = paths[: args.peer]
         secs = peer(sub)
         if secs is not None:
-            rate = len(sub) / secs
-            print(f"\npeer, dlib as face_recognition runs it (HOG + 5 points + ResNet, one face "
-                  f"at a time) on {len(sub)} of the images: {rate:.1f} faces/s; ours is "
-                  f"{len(paths) / total / rate:.2f}x that")
-    print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+            print(f"peer (dlib as face_recognition runs it) on {len(sub)} images: "
+                  f"{len(sub) / secs:.1f} images/s")
 
 
 if __name__ == "__main__":

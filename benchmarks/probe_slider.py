@@ -14,6 +14,12 @@ values that were drawn (the others were coalesced or dropped, by design).
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/probe_slider.py [--moves 200]
 
 Prints p50 / p95 / max in ms. Target: drawn p95 <= 30 ms (step mode).
+
+The pane's "Where it looks" part follows the slider too (issue 19: the reference model's
+saliency map and feature maps, one job after each live prediction); ``--saliency off
+--features off`` measures without it. Drag mode also prints how many maps were drawn for the
+value the slider stood at and how long after the move, and mode ``map`` (run with the maps
+on) rests on each value until its map is drawn: move -> map drawn.
 """
 
 from __future__ import annotations
@@ -80,6 +86,12 @@ def main() -> None:
     ap.add_argument("--model", default="dlib-gender")
     ap.add_argument("--mode", choices=("step", "drag", "both"), default="both")
     ap.add_argument("--interval", type=float, default=16.0, help="drag mode: ms between moves")
+    ap.add_argument("--saliency", default="gradcam",
+                    help="the Probe's map method (gradcam, gradcampp, eigencam, occlusion, off)")
+    ap.add_argument("--features", default="default",
+                    help="feature maps: 'default' (the model's default layer), a layer or 'off'")
+    ap.add_argument("--map-moves", type=int, default=60,
+                    help="map mode: moves that each wait for their saliency map")
     ap.add_argument("--lane-nice", type=int, default=None,
                     help="diagnosis: run the worker lanes at this niceness instead of "
                          "workers.LANE_NICENESS (10)")
@@ -97,11 +109,18 @@ def main() -> None:
     win = MainWindow(paths=[assets.demo_photos()[0]], restore_layout=False)
     win.resize(1400, 900)
     win.show()
-    if not wait_for(lambda: win.ctx.info is not None):
+    # the detector comes up first, torch and the models after the first face (issue 18)
+    if not wait_for(lambda: win.ctx.info is not None and len(win.ctx.cards) > 0, 600):
         raise SystemExit("the backend did not come up")
     probe = win.probe
     win.docks["probe"].raise_()
     probe.set_models([args.model])
+    from faceinspector.gui.panes.probe.looks import OFF
+
+    looks = probe.looks
+    looks.set_method(None if args.saliency == "off" else args.saliency)
+    looks.set_layer(OFF if args.features == "off" else None if args.features == "default"
+                    else args.features)
     ok = wait_for(lambda: probe.ref is not None and probe.live is not None
                   and probe.canvas is not None and probe.heat is not None and not probe.busy
                   and probe.canvas.settled, 600)
@@ -111,6 +130,8 @@ def main() -> None:
     print(f"{args.model} on {win.ctx.info.device_name}; probe pane {probe.width()}x"
           f"{probe.height()}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; "
           f"lane niceness {10 if args.lane_nice is None else args.lane_nice}; "
+          f"saliency {looks.method_id or 'off'}, feature maps "
+          f"{'off' if looks.layer_id == OFF else looks.layer_id or 'default'}; "
           f"load average {os.getloadavg()[0]:.1f}")
 
     slider = probe.controls["dx"].slider
@@ -146,6 +167,8 @@ def main() -> None:
     if args.mode in ("drag", "both"):
         events: list[tuple[float, float]] = []  # (time, dx) of every drawn live result
         probe.liveShown.connect(lambda v: events.append((time.perf_counter(), v.transform[0])))
+        maps: list[tuple[float, float]] = []  # (time, dx) of every drawn saliency map
+        looks.mapsShown.connect(lambda m: maps.append((time.perf_counter(), m.transform[0])))
         moves: list[tuple[float, float]] = []
         dt = args.interval / 1000
         t_next = time.perf_counter()
@@ -167,6 +190,39 @@ def main() -> None:
               f"dropped: {probe.stale_dropped + probe.live_slot.dropped}; final value drawn: "
               f"{bool(events) and events[-1][1] == final}")
         report("drawn", lat)
+        if looks.method_id is not None or looks.layer_id != OFF:
+            wait_for(lambda: not looks.busy, 10)
+            map_lat = []
+            for i, (t0, v) in enumerate(moves):
+                t_end = moves[i + 1][0] if i + 1 < len(moves) else float("inf")
+                hit = next((t for t, dv in maps if dv == v and t0 <= t < t_end), None)
+                if hit is not None:
+                    map_lat.append(hit - t0)
+            print(f"saliency maps drawn for the value the slider stood at: {len(map_lat)} of "
+                  f"{len(moves)} moves (a map is asked for once the slider rests); stale "
+                  f"maps dropped: {looks.stale_dropped + looks.slot.dropped}")
+            report("map", map_lat)
+    if looks.method_id is not None or looks.layer_id != OFF:
+        # the slider rests on each value until its map is drawn: move -> map drawn
+        drawn_maps: dict[float, float] = {}
+        looks.mapsShown.connect(lambda m: drawn_maps.setdefault(m.transform[0],
+                                                                time.perf_counter()))
+        label, to_map, lost = [], [], 0
+        for v in values[:args.map_moves]:
+            shown.clear()
+            drawn_maps.clear()
+            t0 = time.perf_counter()
+            slider.setValue(int(v))
+            if not wait_for(lambda: v in shown and v in drawn_maps, 10):
+                lost += 1
+                continue
+            label.append(shown[v] - t0)
+            to_map.append(drawn_maps[v] - t0)
+        print(f"map mode, {args.map_moves} moves, each resting until its map is drawn:")
+        report("label", label)
+        report("map", to_map)
+        if lost:
+            print(f"         {lost} maps never drawn within 10 s")
     win.close()
 
 

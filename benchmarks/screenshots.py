@@ -5,17 +5,27 @@ steps through the faces until one where a model changes its answer between the r
 aligned crop, and saves under ``docs/screenshots/``:
 
 * ``main.png`` - the whole window;
-* ``photos.png``, ``crops.png``, ``predictions.png`` - each pane;
+* ``main_1280x720.png`` - the whole window at 1280x720 (its minimum fits; panes that need more
+  room scroll);
+* ``photos.png``, ``crops.png``, ``predictions.png`` - each pane (the card of the model the
+  Crops pane shows is outlined; the age histogram has an age axis; a model whose own chip is
+  the raw box has one column);
 * ``predictions_all.png`` - every model's card (the list inside the scroll area), including
   models that cannot be loaded here, greyed out with the reason;
-* ``crops_arcface.png``, ``predictions_arcface.png`` - the same face aligned to the ArcFace
-  template instead of each model's own (dlib's networks change their minds);
+* ``crops_arcface.png``, ``predictions_arcface.png`` - the same face with the ArcFace template
+  forced on every model instead of each model's own (the warning says whose template it is not;
+  dlib's networks change their minds);
 * ``triplets.png`` - the Triplets pane: the selected face as anchor, its nearest other face
   as positive and its farthest as negative, and the distance matrix of every demo face;
 * ``morph.png`` - the Morph pane: the selected face and the next one through the shipped VAE,
   their morph and a latent traversal;
 * ``gallery.png`` - the Gallery pane: the first face enrolled, its photo identified;
-* ``verification.png`` - the Verification pane on a 24-pair LFW subset (when LFW is there);
+* ``gallery_folder.png`` - the Gallery pane's Folder tab: two LFW people enrolled (one with two
+  faces), a folder of their other photos and a stranger's identified, rank-1 accuracy (LFW);
+* ``verification.png`` - the Verification pane on a 24-pair LFW subset, raw vs aligned, with a
+  fixed threshold (when LFW is there);
+* ``sidecar_form.png`` - the form that writes a user model's sidecar;
+* ``guide.png`` - Help ▸ Guide;
 * ``photos_error.png`` - an unreadable file in the list, its message shown in place.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/screenshots.py [--out docs/screenshots]
@@ -25,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -83,6 +94,11 @@ def main() -> None:
         saved.append(path)
 
     save(win, "main.png")
+    win.resize(1280, 720)
+    pump(0.5)
+    save(win, "main_1280x720.png")
+    win.resize(1400, 900)
+    pump(0.5)
     save(win.docks["photos"], "photos.png")
     save(win.docks["crops"], "crops.png")
     save(win.docks["predictions"], "predictions.png")
@@ -142,11 +158,22 @@ def main() -> None:
                                             + lines[901:907]) + "\n")
         v = win.verification
         win.docks["verification"].raise_()
+        v.crops.setCurrentIndex(v.crops.findData("raw"))  # raw vs aligned, fixed τ 0.6
         v.load(mini, lfw / "lfw-deepfunneled")
+        dock = win.docks["verification"]
+        dock.setFloating(True)  # room for the summary and both plots
+        dock.resize(1100, 760)
         if wait_for(lambda: v.result is not None and not v.busy, 300):
-            pump(1.0)
-            save(win.docks["verification"], "verification.png")
+            pump(1.5)
+            save(dock, "verification.png")
+        dock.setFloating(False)
+        gallery_folder(win, lfw / "lfw-deepfunneled", Path(tmp.name), save)
     win.docks["predictions"].raise_()
+    user_model_form(win, Path(tmp.name), save)
+    win.act_guide.trigger()
+    pump(0.3)
+    save(win.guide, "guide.png")
+    win.guide.close()
 
     broken = Path(tmp.name) / "holiday-042.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0" + b"not really a jpeg" * 50)
@@ -160,6 +187,51 @@ def main() -> None:
     for p in saved:
         print(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
     tmp.cleanup()
+
+
+def gallery_folder(win, people_root: Path, tmp: Path, save) -> None:
+    """Two LFW people enrolled (the first with two faces), a folder of their other photos and
+    a stranger's identified."""
+    people = [d for d in sorted(people_root.iterdir()) if len(list(d.glob("*.jpg"))) >= 4][:3]
+    folder = tmp / "identify"
+    for d in people:
+        (folder / d.name).mkdir(parents=True)
+        for f in sorted(d.glob("*.jpg"))[2:4]:
+            shutil.copy(f, folder / d.name / f.name)
+    enroll = [f for d in people[:2] for f in sorted(d.glob("*.jpg"))[:2 if d == people[0] else 1]]
+    g, photos = win.gallery, win.photos
+    win.docks["gallery"].raise_()
+    g.clear()
+    rows = photos.model.rowCount()
+    win.open_paths(enroll)
+    wait_for(lambda: photos.model.rowCount() == rows + len(enroll) and not photos.busy, 300)
+    for k, f in enumerate(enroll):
+        photos.list.setCurrentIndex(photos.model.index(rows + k))
+        wait_for(lambda f=f: photos.face_index >= 0 and photos.current_item().path == f, 60)
+        before = len(g.gallery.owner)
+        g.enroll(f.parent.name.replace("_", " "))
+        wait_for(lambda b=before: len(g.gallery.owner) == b + 1, 120)
+    g.tabs.setCurrentWidget(g.folder)
+    g.folder.identify(folder)
+    if wait_for(lambda: g.folder.result is not None and not g.folder.busy, 300):
+        pump(0.3)
+        save(win.docks["gallery"], "gallery_folder.png")
+    g.tabs.setCurrentIndex(0)
+
+
+def user_model_form(win, tmp: Path, save) -> None:
+    """The sidecar form, as it opens for a model file without a sidecar."""
+    from faceinspector.gui.panes.predictions.sidecar_form import SidecarDialog
+
+    dlg = SidecarDialog(tmp / "my-glasses-cnn.onnx", win.ctx.templates, win.ctx.template_label,
+                        {"labels": ["no glasses", "glasses"], "input_size": [64, 64],
+                         "template": "celeba"},
+                        "my-glasses-cnn.onnx needs a JSON sidecar my-glasses-cnn.json next to "
+                        "it (labels, input_size, template, mean/std); none was found.", win)
+    dlg.show()
+    pump(0.3)
+    save(dlg, "sidecar_form.png")
+    dlg.close()
 
 
 if __name__ == "__main__":

@@ -1,19 +1,32 @@
-"""Quality bars for the shipped VAE (issue 7), printed.
+"""Quality bars for the shipped VAE (issues 7 and 20), printed for it and for the old one.
 
-1. Mean absolute reconstruction error (pixels in [0, 1], decoding mu) on the 1,000 held-out
-   CelebA faces 009001-010000 -- target <= 0.08. For scale: a blank mid-grey image and the
-   training set's mean face.
-2. MTCNN (``Backend(device="cpu").detect``) finds a face in >= 90 % of the decoded frames of 50
-   random morph strips between held-out faces (8 frames each, both ends included). The 64x64
-   frames are upscaled to 128x128 (bicubic) and put on a 160x160 mid-grey canvas (16 px border)
-   before detection: MTCNN's smallest face is 20 px and its boxes reach past a tight chip. The
-   same is done to the real chips, for reference.
-3. Training speed (images/s) of the default recipe (batch 64, Adam) on this machine's CPU with
-   1 and 2 threads (and on CUDA when there is one), over steps 6-35 of a fresh run.
+Each checkpoint (``--checkpoint``, default the shipped one, and ``--baseline``, default the
+issue-7 VAE ``resources/vae/vae_celeba64.safetensors``) is measured in the same run:
 
-Usage: ``python benchmarks/vae_quality.py [--checkpoint PATH] [--strips 50] [--frames 8]``.
-Needs CelebA (``--celeba DIR``, else ``$FACEINSPECTOR_CELEBA`` / ``$FACEINSPECTOR_DATA``, else
-the development copy in ``../shared/data/celeba``) and the facenet-pytorch model pack.
+1. **Identity** (issue 20) on ``--faces`` (120) LFW people the project never trains on
+   (``vae.identity.iter_lfw_faces``: people drawn with seed 0, the first photo of each, its
+   central MTCNN face cut to the ``vae-64`` chip as the Morph pane cuts it): each chip and its
+   reconstruction, both upscaled the same way (bilinear) to 150x150, embedded by dlib's ResNet
+   (the torch port); the rank of each original's own reconstruction among all reconstructions
+   by L2 -- rank-1 share (target >= 50 %; chance 1/120), top-5, median rank, the median
+   distance chip -> reconstruction and the share under tau. The same ranks with both images
+   mirrored ("flipped view": a reconstruction that only fools the ResNet's exact input would
+   not survive it), and on CelebA's test split (the first 120 and all 1,000 of 009001-010000).
+2. **Reconstruction** MAE (pixels in [0, 1], decoding mu) on the 1,000 held-out CelebA faces
+   009001-010000 (target <= 0.06; issue 7's bar was 0.08) and on the LFW faces.
+3. **Morphs**: MTCNN (``Backend(device="cpu").detect``) finds a face in >= 95 % of the decoded
+   frames of 50 random morph strips between held-out faces (8 frames each, ends included);
+   frames upscaled to 128x128 (bicubic) on a 160x160 grey canvas.
+4. **tau** for the Morph pane (``--tau``): the distance that best separates LFW's fold-1 pairs
+   (300 same, 300 different people) when both photos are cut to the VAE's chip and upscaled
+   like above -- the setting of the pane's distance.
+5. **Training speed** (``--speed``): the in-app default (small VAE) and the shipped recipe's
+   network with its identity term, images/s on this machine's CPU (and CUDA when present).
+
+Usage: ``python benchmarks/vae_quality.py [--checkpoint PATH] [--baseline PATH] [--tau]
+[--speed]``. Needs CelebA and LFW (``--celeba DIR`` / ``--lfw DIR``, else
+``$FACEINSPECTOR_CELEBA`` / ``$FACEINSPECTOR_LFW`` / ``$FACEINSPECTOR_DATA``, else the
+development copy in ``../shared/data``) and the facenet-pytorch and face-api model packs.
 """
 
 from __future__ import annotations
@@ -30,6 +43,9 @@ import torch
 from PIL import Image
 
 from faceinspector.backend import datasets, tasks, vae
+from faceinspector.backend.vae import identity
+
+OLD = vae.default_checkpoint_path().parent / "vae_celeba64.safetensors"
 
 
 def detect_rate(backend, frames: np.ndarray, up: int = 128, canvas: int = 160) -> np.ndarray:
@@ -44,10 +60,115 @@ def detect_rate(backend, frames: np.ndarray, up: int = 128, canvas: int = 160) -
     return found
 
 
-def training_speed(data: vae.ChipData, threads: int, device: str, steps: int = 35,
-                   warmup: int = 5) -> float:
+def identity_figures(chips: np.ndarray, recon: np.ndarray) -> dict:
+    """Rank-1 etc. of each chip's own reconstruction among all, straight and mirrored."""
+    eo, er = identity.embed_chips(chips), identity.embed_chips(recon)
+    out = identity.rank_summary(identity.own_ranks(eo, er))
+    d = np.linalg.norm(eo - er, axis=1)
+    out["dist_median"] = float(np.median(d))
+    out["under_tau"] = float((d < identity.TAU).mean())
+    flipped = identity.own_ranks(identity.embed_chips(chips, flip=True),
+                                 identity.embed_chips(recon, flip=True))
+    out["rank1_flipped"] = float((flipped == 1).mean())
+    return out
+
+
+def measure(path: Path, lfw: vae.ChipData, held: vae.ChipData, backend, pairs,
+            frames: int) -> dict:
+    model = vae.load_checkpoint(path, "cpu")
+    meta = model.meta
+    prog = meta.get("progress", {})
+    print(f"\n== {path.name} ({path.stat().st_size / 2**20:.1f} MiB): {meta['architecture']}, "
+          f"latent {meta['latent_dim']}, filters {meta['n_filters']}, blocks "
+          f"{meta.get('blocks', 0)}; {prog.get('epoch')} epochs, {prog.get('step')} steps, "
+          f"{prog.get('seconds', 0) / 60:.0f} min")
+    print(f"   made by: {meta.get('command')}")
+    r = {"file": path.name}
+    t0 = time.perf_counter()
+    rec = vae.reconstruct(model, lfw.chips)
+    r["lfw"] = identity_figures(lfw.chips, rec)
+    r["lfw"]["mae"] = float(np.abs(rec / 255.0 - lfw.chips / 255.0).mean())
+    hrec = vae.reconstruct(model, held.chips)
+    r["celeba120"] = identity_figures(held.chips[:120], hrec[:120])
+    ranks = identity.own_ranks(identity.embed_chips(held.chips), identity.embed_chips(hrec))
+    r["celeba1000"] = identity.rank_summary(ranks)
+    r["mae"] = float(np.abs(hrec / 255.0 - held.chips / 255.0).mean())
+    r["recon"] = rec
+    x = lfw
+    n = len(x.chips)
+    lf, c1, ca = r["lfw"], r["celeba120"], r["celeba1000"]
+    print(f"   identity, {n} LFW faces: rank-1 {lf['rank1'] * 100:.1f} % (target >= 50 %; "
+          f"chance {100 / n:.1f} %), top-5 {lf['top5'] * 100:.1f} %, median rank "
+          f"{lf['median']:g} of {n}; chip -> reconstruction distance median "
+          f"{lf['dist_median']:.3f}, under tau {identity.TAU} {lf['under_tau'] * 100:.0f} %; "
+          f"flipped view rank-1 {lf['rank1_flipped'] * 100:.1f} %")
+    print(f"   identity, CelebA test 009001-009120: rank-1 {c1['rank1'] * 100:.1f} %, median "
+          f"rank {c1['median']:g}; all 1000 test faces: rank-1 {ca['rank1'] * 100:.1f} %, "
+          f"median rank {ca['median']:g} of 1000")
+    print(f"   reconstruction MAE, held-out CelebA 009001-010000: {r['mae']:.4f} (target <= "
+          f"0.06: {'PASS' if r['mae'] <= 0.06 else 'MISS'}); the LFW faces {lf['mae']:.4f} "
+          f"({time.perf_counter() - t0:.0f} s)")
+    t0 = time.perf_counter()
+    for mode in ("linear", "slerp"):
+        strip = np.concatenate([vae.morph(model, held.chips[a], held.chips[b], frames, mode)
+                                for a, b in pairs])
+        found = detect_rate(backend, strip).reshape(len(pairs), frames)
+        r[f"morph_{mode}"] = float(found.mean())
+        print(f"   morph frames with a face, {mode:6}: {found.sum()}/{found.size} = "
+              f"{found.mean() * 100:.1f} % (target >= 95 %: "
+              f"{'PASS' if found.mean() >= 0.95 else 'MISS'}); in-between "
+              f"{found[:, 1:-1].mean() * 100:.1f} %")
+        if mode == "linear":
+            r["strips"] = strip.reshape(len(pairs), frames, *strip.shape[1:])[:6]
+    print(f"   (detection {time.perf_counter() - t0:.0f} s)")
+    return r
+
+
+def lfw_pairs_fold1(lfw_root) -> list[tuple[str, str, bool]]:
+    found = datasets.lfw(lfw_root, pairs=True)
+    lines = found.pairs.read_text().split("\n")[1:601]
+    out = []
+    for ln in lines:
+        f = ln.split()
+        if len(f) == 3:
+            out.append((f"{f[0]}_{int(f[1]):04d}.jpg", f"{f[0]}_{int(f[2]):04d}.jpg", True))
+        elif len(f) == 4:
+            out.append((f"{f[0]}_{int(f[1]):04d}.jpg", f"{f[2]}_{int(f[3]):04d}.jpg", False))
+    return out
+
+
+def measure_tau(backend, lfw_root) -> None:
+    """The best threshold on LFW fold 1 with both photos cut to the VAE's chip."""
+    from faceinspector.backend.images import load_photo
+
+    lfw = datasets.lfw(lfw_root, pairs=True)
+    pairs = lfw_pairs_fold1(lfw_root)
+    names = sorted({n for a, b, _ in pairs for n in (a, b)})
+    chips = {}
+    for n in names:
+        photo = load_photo(lfw.image(n))
+        face = identity._central_face(backend.detect(photo), photo.width, photo.height)
+        if face is not None:
+            chips[n] = vae.chip_for_face(backend, photo, face)
+    keep = [(a, b, s) for a, b, s in pairs if a in chips and b in chips]
+    order = sorted(chips)
+    emb = dict(zip(order, identity.embed_chips(np.stack([chips[n] for n in order]))))
+    d = np.array([np.linalg.norm(emb[a] - emb[b]) for a, b, _ in keep])
+    same = np.array([s for _, _, s in keep])
+    taus = np.arange(0.30, 1.001, 0.01)
+    acc = np.array([((d < t) == same).mean() for t in taus])
+    best = taus[acc.argmax()]
+    at06 = ((d < 0.6) == same).mean()
+    print(f"\ntau: LFW fold 1, {len(keep)} of {len(pairs)} pairs (both faces found), both photos "
+          f"on the vae-64 chip upscaled to 150x150: same-person distance median "
+          f"{np.median(d[same]):.3f}, different {np.median(d[~same]):.3f}; the best threshold "
+          f"{best:.2f} (accuracy {acc.max() * 100:.1f} %), dlib's 0.6: {at06 * 100:.1f} %")
+
+
+def training_speed(data: vae.ChipData, threads, device: str, steps: int = 12, warmup: int = 2,
+                   **kw) -> float:
     cfg = vae.TrainConfig(epochs=1, batch_size=64, threads=threads, device=device,
-                          sample_every=0)
+                          sample_every=0, **kw)
     sub = vae.ChipData(data.chips[: 64 * (steps + 1)])
     t0 = None
     run = vae.train(cfg, data=sub)
@@ -55,123 +176,108 @@ def training_speed(data: vae.ChipData, threads: int, device: str, steps: int = 3
         for p in run:
             if not isinstance(p, tasks.Progress) or p.stage != "train":
                 continue
+            if p.info["step"] in (warmup, steps) and device.startswith("cuda"):
+                torch.cuda.synchronize()
             if p.info["step"] == warmup:
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize()
                 t0 = time.perf_counter()
             if p.info["step"] == steps:
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize()
                 return (steps - warmup) * 64 / (time.perf_counter() - t0)
     finally:
         run.close()
     raise RuntimeError("too few steps")
 
 
+def speed(train: vae.ChipData, meta: dict) -> None:
+    big = {k: meta["train_config"][k] for k in ("latent_dim", "n_filters", "blocks", "id_weight",
+                                                "kl_weight")} if "train_config" in meta else {}
+    print("\ntraining speed (batch 64, Adam), images/s:")
+    devices = [("cpu", th) for th in (1, 2)]
+    if torch.cuda.is_available():
+        devices.append(("cuda", None))
+    for dev, th in devices:
+        where = f"CPU, {th} thread{'s' * (th > 1)}" if dev == "cpu" else \
+            f"CUDA ({torch.cuda.get_device_name()})"
+        small = training_speed(train, th, dev)
+        line = f"  {where}: in-app default (small VAE) {small:.0f}"
+        if big.get("blocks"):
+            line += f"; the shipped recipe {training_speed(train, th, dev, **big):.1f}"
+        print(line, flush=True)
+
+
+def save_montage(lfw, results, out: Path) -> None:
+    """LFW chips over each model's reconstructions, then each model's first morph strips."""
+    rows = [lfw.chips[:12]] + [r["recon"][:12] for r in results]
+    grid = np.concatenate([vae.strip_image(r) for r in rows])
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2),
+                                 Image.NEAREST).save(out / "vae_quality_identity.png")
+    strips = [vae.strip_image(s) for r in results for s in r["strips"][:3]]
+    grid = np.concatenate(strips)
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2),
+                                 Image.NEAREST).save(out / "vae_quality_morphs.png")
+    print(f"\npictures: {out / 'vae_quality_identity.png'} (LFW chips, then each model's "
+          f"reconstructions), {out / 'vae_quality_morphs.png'} (3 strips per model)")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", default=str(vae.default_checkpoint_path()))
+    ap.add_argument("--baseline", default=str(OLD),
+                    help="the checkpoint to compare with ('' for none; default: issue 7's)")
+    ap.add_argument("--faces", type=int, default=120, help="LFW people for the identity test")
     ap.add_argument("--strips", type=int, default=50)
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for evaluation")
-    ap.add_argument("--no-speed", action="store_true", help="skip the training-speed part")
+    ap.add_argument("--tau", action="store_true", help="also measure tau on LFW fold 1")
+    ap.add_argument("--speed", action="store_true", help="also measure training speed")
     ap.add_argument("--celeba", help="the CelebA folder (any layout)")
+    ap.add_argument("--lfw", help="the LFW folder (any layout)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    dev = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "celeba"
-    celeba = args.celeba or datasets.configured("celeba") or dev
+    dev = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     try:
-        celeba = datasets.celeba(celeba, attributes=False).root
+        celeba = datasets.celeba(args.celeba or datasets.configured("celeba") or dev / "celeba",
+                                 attributes=False).root
+        lfw_root = args.lfw or datasets.configured("lfw") or dev / "lfw"
+        datasets.lfw(lfw_root)
     except datasets.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
-    path = Path(args.checkpoint)
-    model = vae.load_checkpoint(path, "cpu")
-    meta = model.meta
-    prog = meta.get("progress", {})
-    print(f"checkpoint: {path} ({path.stat().st_size / 2**20:.1f} MiB), {meta['architecture']}, "
-          f"latent {meta['latent_dim']}, {prog.get('epoch')} epochs, {prog.get('step')} steps, "
-          f"{prog.get('seconds', 0) / 60:.1f} min")
-    print(f"  made by: {meta.get('command')}")
-
-    # 1. reconstruction error on the held-out faces
-    held = vae.celeba_chips(9001, 10000, root=celeba)
-    train = vae.celeba_chips(1, 9000, root=celeba)
-    x = held.chips.astype(np.float32) / 255.0
-    rec = vae.reconstruct(model, held.chips).astype(np.float32) / 255.0
-    per = np.abs(rec - x).reshape(len(x), -1).mean(1)
-    mae = float(per.mean())
-    blank = float(np.abs(x - 0.5).mean())
-    mean_face = train.chips.astype(np.float32).mean(0) / 255.0
-    mean_err = float(np.abs(x - mean_face).mean())
-    print(f"held-out CelebA {held.names[0][:-4]}-{held.names[-1][:-4]} ({len(x)} faces):")
-    print(f"  reconstruction MAE {mae:.4f} (target <= 0.08: {'PASS' if mae <= 0.08 else 'MISS'});"
-          f" per face median {np.median(per):.4f}, 90th pct {np.percentile(per, 90):.4f}")
-    print(f"  for scale: blank grey image {blank:.4f}, training mean face {mean_err:.4f}")
-    inner = float(np.abs(rec - x)[:, 16:54, 16:48].mean())
-    print(f"  inside the face (x 16..47, y 16..53: brows to chin) {inner:.4f}; the rest (hair, "
-          f"background) {(mae * 64 * 64 - inner * 38 * 32) / (64 * 64 - 38 * 32):.4f}")
-    tr = train.chips[:: len(train.chips) // 1000][:1000]
-    tr_mae = float(np.abs(vae.reconstruct(model, tr) / 255.0 - tr / 255.0).mean())
-    print(f"  (1000 training faces: {tr_mae:.4f})")
-
-    # 2. MTCNN on morph frames
     from faceinspector.backend import Backend
 
     backend = Backend(device="cpu")
+    lfw = tasks.run(identity.iter_lfw_faces(args.faces, args.seed, lfw_root, backend))
+    held = vae.celeba_chips(9001, 10000, root=celeba)
+    print(f"identity test: {lfw.description}; first: {', '.join(lfw.names[:4])}, ...")
     rng = np.random.default_rng(args.seed)
-    pairs = [rng.choice(len(x), 2, replace=False) for _ in range(args.strips)]
-    print(f"morphs: {args.strips} random held-out pairs x {args.frames} frames (ends included); "
-          f"64x64 -> 128x128 bicubic on a 160x160 grey canvas for MTCNN")
-    real = detect_rate(backend, held.chips[np.unique(np.concatenate(pairs))])
-    print(f"  reference, the real chips of those faces: {real.mean() * 100:.1f} % "
-          f"({real.sum()}/{len(real)})")
-    t0 = time.perf_counter()
-    rates = {}
-    for mode in ("linear", "slerp"):
-        frames = np.concatenate([vae.morph(model, held.chips[a], held.chips[b], args.frames,
-                                           mode) for a, b in pairs])
-        found = detect_rate(backend, frames).reshape(args.strips, args.frames)
-        rate = found.mean()
-        rates[mode] = rate
-        inner = found[:, 1:-1].mean()
-        verdict = "PASS" if rate >= 0.9 else "MISS"
-        print(f"  {mode:6}: face found in {found.sum()}/{found.size} frames = {rate * 100:.1f} % "
-              f"(target >= 90 %: {verdict}); in-between frames {inner * 100:.1f} %; strips "
-              f"with every frame a face {found.all(1).sum()}/{args.strips}")
-        if mode == "linear":
-            out = Path(os.environ.get("VAE_QUALITY_OUT", "/tmp")) / "vae_quality_morphs.png"
-            rows = [vae.strip_image(np.concatenate([held.chips[a][None], fr,
-                                                    held.chips[b][None]]))
-                    for (a, b), fr in zip(pairs[:6], frames.reshape(args.strips, args.frames,
-                                                                    64, 64, 3))]
-            sep = np.full((2, rows[0].shape[1], 3), 255, np.uint8)
-            grid = np.concatenate([r for row in rows for r in (row, sep)][:-1])
-            Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2),
-                                         Image.NEAREST).save(out)
-            print(f"  (first 6 strips with their originals: {out})")
-    print(f"  detection took {time.perf_counter() - t0:.0f} s")
-
-    # 3. training speed
-    if not args.no_speed:
-        print("training speed, default recipe (batch 64, Adam, 64x64, 12-24-48-72, latent 100):")
-        for th in (1, 2):
-            r = training_speed(train, th, "cpu")
-            print(f"  CPU, {th} thread{'s' * (th > 1)}: {r:.0f} images/s "
-                  f"({9000 / r:.0f} s per 9,000-image epoch)")
-        if torch.cuda.is_available():
-            r = training_speed(train, None, "cuda")
-            print(f"  CUDA ({torch.cuda.get_device_name()}): {r:.0f} images/s")
-        else:
-            print("  CUDA: not available on this machine")
-        torch.set_num_threads(args.threads)
-        print(f"  the shipped run averaged {prog.get('images_per_s', 0):.0f} images/s over "
-              f"{prog.get('seconds', 0):.0f} s on {meta.get('device')} (a CPU shared with "
-              "other jobs)")
-    print(json.dumps({"mae": round(mae, 4), "mtcnn_linear": round(float(rates["linear"]), 4),
-                      "mtcnn_slerp": round(float(rates["slerp"]), 4)}))
+    pairs = [rng.choice(len(held.chips), 2, replace=False) for _ in range(args.strips)]
+    print(f"morphs: {args.strips} random held-out CelebA pairs x {args.frames} frames")
+    paths = [Path(args.checkpoint)] + ([Path(args.baseline)] if args.baseline
+                                       and Path(args.baseline) != Path(args.checkpoint) else [])
+    results = [measure(p, lfw, held, backend, pairs, args.frames) for p in paths]
+    if len(results) == 2:
+        new, old = results
+        print("\n| | " + " | ".join(r["file"] for r in results) + " |\n|---|---|---|")
+        for label, f in (("LFW rank-1", lambda r: f"{r['lfw']['rank1'] * 100:.1f} %"),
+                         ("LFW median rank", lambda r: f"{r['lfw']['median']:g}"),
+                         ("LFW rank-1, flipped view",
+                          lambda r: f"{r['lfw']['rank1_flipped'] * 100:.1f} %"),
+                         ("CelebA test rank-1 (120)",
+                          lambda r: f"{r['celeba120']['rank1'] * 100:.1f} %"),
+                         ("held-out MAE", lambda r: f"{r['mae']:.4f}"),
+                         ("morph frames with a face (linear)",
+                          lambda r: f"{r['morph_linear'] * 100:.1f} %"),
+                         ("morph frames with a face (slerp)",
+                          lambda r: f"{r['morph_slerp'] * 100:.1f} %")):
+            print(f"| {label} | {f(new)} | {f(old)} |")
+    save_montage(lfw, results, Path(os.environ.get("VAE_QUALITY_OUT", "/tmp")))
+    if args.tau:
+        measure_tau(backend, lfw_root)
+    if args.speed:
+        speed(vae.celeba_chips(1, 1000, root=celeba), results[0] and
+              vae.read_metadata(paths[0]))
+    print(json.dumps([{k: v for k, v in r.items() if k not in ("recon", "strips")}
+                      for r in results]))
     return 0
 
 

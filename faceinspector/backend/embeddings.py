@@ -11,13 +11,14 @@ Two tasks, one pipeline (photo -> MTCNN -> the embedder's chip via
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import images
 from .align import resolve_chip
+from .batching import detect_stream
 from .lru import LRU
 from .photos import MeanLandmarks, central_face
 from .tasks import CancelToken, Progress, check
@@ -135,58 +136,99 @@ class ImageEmbeddings:
     embeddings : float32 ``(N, D)``, NaN rows for unreadable images.
     detected : bool ``(N,)``: a face was found (otherwise the mean landmarks were used).
     errors : {row: one-line reason} for the unreadable images.
+    face_index : int ``(N,)``: which of the photo's detected faces (in detection order, as the
+        Photos pane numbers them) was embedded; -1 where none was found.
+    template : the template of the chip the embedder saw (its own, or the one forced).
+    chip_size : (width, height) of that chip.
+    extra : {template: float32 ``(N, D)``}: the same faces under the ``also`` templates.
     """
 
     embeddings: np.ndarray
     detected: np.ndarray
     errors: dict
+    face_index: np.ndarray | None = None
+    template: str = ""
+    chip_size: tuple = ()
+    extra: dict = field(default_factory=dict)
+
+
+def _read(paths):
+    """``(path, Photo | ImageError)`` for each path, read when asked (in the reader thread of
+    :func:`~faceinspector.backend.batching.detect_stream`)."""
+    for p in paths:
+        try:
+            yield Path(p), images.load_photo(p)
+        except images.ImageError as exc:
+            yield Path(p), exc
+
+
+def _index_of(face, faces) -> int:
+    return next((i for i, f in enumerate(faces) if f is face), -1)
 
 
 def embed_images(backend, paths, model_id: str = "dlib-resnet", batch: int = 32,
-                 template=None, cancel: CancelToken | None = None):
+                 template=None, also=(), cancel: CancelToken | None = None):
     """Task: embed the central face of each image; yields :class:`Progress` per image and
-    returns :class:`ImageEmbeddings`."""
+    returns :class:`ImageEmbeddings`.
+
+    ``also``: more templates (e.g. ``("raw",)``) the same face is embedded under, from the same
+    read and the same detection (``ImageEmbeddings.extra``), so two crops are compared on
+    exactly the same faces."""
     paths = list(paths)
     model = backend.model(model_id)
-    chip = resolve_chip(model.spec, template)
-    out: list[np.ndarray | None] = [None] * len(paths)
+    chips = [resolve_chip(model.spec, template)] + [resolve_chip(model.spec, t) for t in also]
+    keys = [None] + list(also)
+    out: list[list] = [[None] * len(paths) for _ in chips]
     detected = np.zeros(len(paths), bool)
+    index = np.full(len(paths), -1, np.int64)
     errors: dict[int, str] = {}
     means = MeanLandmarks()
-    pending_idx, pending_chips = [], []
+    pending_idx: list[int] = []
+    pending_chips: list[np.ndarray] = []
 
     def flush():
         if not pending_chips:
             return
         emb = backend.run_model(model_id, np.stack(pending_chips)).embeddings
-        for i, e in zip(pending_idx, emb):
-            out[i] = e
+        k = len(chips)
+        for n, i in enumerate(pending_idx):
+            for c in range(k):
+                out[c][i] = emb[n * k + c]
         pending_idx.clear()
         pending_chips.clear()
 
     yield Progress(0, len(paths), "Embedding images", "embed")
-    for i, p in enumerate(paths):
+    # read ahead in a reader thread, detect in batches (the same faces as one at a time)
+    stream = detect_stream(backend, _read(paths), cancel=cancel)
+    for i, (p, found) in enumerate(zip(paths, stream)):
         check(cancel)
-        try:
-            photo = images.load_photo(p)
-        except images.ImageError as exc:
-            errors[i] = str(exc)
+        if found.photo is None:
+            errors[i] = found.error
             yield Progress(i + 1, len(paths), Path(p).name, "embed")
             continue
-        det = backend.detect(photo)
-        face = central_face(det.faces, photo.width, photo.height)
+        photo, faces = found.photo, found.faces
+        face = central_face(faces, photo.width, photo.height)
         detected[i] = face is not None
+        if face is not None:
+            index[i] = _index_of(face, faces)
         face = means.face_or_fallback(face, photo.width, photo.height)
         pending_idx.append(i)
-        pending_chips.append(chip.crop(photo.pixels, face).pixels)
-        if len(pending_chips) >= batch:
+        pending_chips += [c.crop(photo.pixels, face).pixels for c in chips]
+        if len(pending_idx) >= batch:
             flush()
         yield Progress(i + 1, len(paths), Path(p).name, "embed")
+    stream.close()
     flush()
-    dim = next((len(e) for e in out if e is not None), getattr(model, "dim", 128))
-    emb = np.stack([e if e is not None else np.full(dim, np.nan, np.float32) for e in out]) \
-        if out else np.zeros((0, dim), np.float32)
-    return ImageEmbeddings(emb.astype(np.float32, copy=False), detected, errors)
+    dim = next((len(e) for e in out[0] if e is not None), getattr(model, "dim", 128))
+
+    def stack(rows):
+        emb = np.stack([e if e is not None else np.full(dim, np.nan, np.float32)
+                        for e in rows]) if rows else np.zeros((0, dim), np.float32)
+        return emb.astype(np.float32, copy=False)
+
+    return ImageEmbeddings(stack(out[0]), detected, errors, index, chips[0].name,
+                           tuple(chips[0].size),
+                           {keys[c]: stack(out[c]) for c in range(1, len(chips))})
 
 
 __all__ = ["EMBEDDINGS", "EMBED_BATCH", "THUMB_CHIP", "FaceEmbedding", "ImageEmbeddings",

@@ -49,7 +49,8 @@ def lfw_folder_pairs(folder) -> Path | None:
     return None
 
 
-def pairs_report(emb, images, pairs, metric: str = "l2"):
+def pairs_report(emb, images, pairs, metric: str = "l2", threshold: float | None = None,
+                 n_boot: int | None = None):
     """The verification report (:class:`~faceinspector.backend.triplets.VerificationReport`)
     of ``pairs`` from ``emb``, the embeddings of ``images`` (row ``i`` is ``images[i]``).
 
@@ -57,8 +58,9 @@ def pairs_report(emb, images, pairs, metric: str = "l2"):
     distance: it is left out of every figure and counted in the report's ``excluded``
     (``report.index`` maps the scored pairs back to ``pairs``). Raises ``ValueError`` when no
     pair, or only one kind of pair (same / different person), is left. Thresholds are chosen
-    per fold on the other folds (LFW protocol). Cheap (numpy only), so a new ``metric`` needs
-    no model run.
+    per fold on the other folds (LFW protocol; one fold: on itself, which the report says).
+    ``threshold``: also the figures at this fixed τ. No model runs (numpy and scikit-learn,
+    ~0.5 s for the bootstrap intervals of 6,000 pairs), so a new ``metric`` needs no model run.
     """
     index = {name: i for i, name in enumerate(images)}
     a = emb[[index[p.a] for p in pairs]]
@@ -76,7 +78,8 @@ def pairs_report(emb, images, pairs, metric: str = "l2"):
         raise ValueError(f"no {kind} pairs are left to score ({excluded} of {len(pairs)} pairs "
                          "left out: an image could not be read)")
     keep = np.flatnonzero(ok)
-    return triplets.verify(dist[keep], same[keep], folds[keep], index=keep, excluded=excluded)
+    return triplets.verify(dist[keep], same[keep], folds[keep], index=keep, excluded=excluded,
+                           threshold=threshold, n_boot=n_boot)
 
 
 def excluded_line(report) -> str:
@@ -88,9 +91,44 @@ def excluded_line(report) -> str:
             f"{report.n_pairs} scored")
 
 
+def left_out_line(info: dict) -> str:
+    """What a folder of people left out and why, e.g. "500 of 785 images used: 285 images of
+    240 people with fewer than 2 images left out" ("" when every image was used)."""
+    total = info.get("images_total")
+    used = info.get("images")
+    if not total or used is None or used >= total:
+        return ""
+    parts = []
+    if info.get("few_people"):
+        k = info.get("min_images", 2)
+        why = "a same-person pair needs two" if k <= 2 else f"--min-images {k}"
+        parts.append(f"{info['few_images']} image{'s' if info['few_images'] != 1 else ''} of "
+                     f"{info['few_people']} {'people' if info['few_people'] != 1 else 'person'} "
+                     f"with fewer than {k} images ({why})")
+    rest = total - used - info.get("few_images", 0)
+    if rest > 0:
+        why = []
+        if info.get("max_people"):
+            why.append(f"--max-people {info['max_people']}")
+        if info.get("people_file"):
+            why.append("people not in people.txt's folds")
+        if info.get("sampled"):
+            why.append(f"pairs sampled down to {info.get('max_pairs', 0):,}")
+        parts.append(f"{rest} more in no pair" + (f" ({' / '.join(why)})" if why else ""))
+    return f"{used} of {total} images used: " + "; ".join(parts) + " left out"
+
+
 # ---------------------------------------------------------------- labelled folders (eval folder)
 
 PAIR_MODES = ("balanced", "all")
+
+
+def folder_counts(root) -> dict[str, int]:
+    """{person: number of images} for every sub-folder of ``root`` (none left out)."""
+    return {sub.name: sum(1 for f in sub.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES
+                          and not f.name.startswith("."))
+            for sub in sorted(d for d in Path(root).iterdir()
+                              if d.is_dir() and not d.name.startswith("."))}
 
 
 def folder_people(root, min_images: int = 2, max_people: int | None = None) -> dict:
@@ -206,15 +244,43 @@ class Verification:
     report: object  # triplets.VerificationReport
     seconds: float
     info: dict = dataclasses.field(default_factory=dict)
+    face_index: np.ndarray | None = None  # the face embedded per image (-1: none found)
+    template: str = ""  # the template of the embedder's chip
+    chip_size: tuple = ()  # its (width, height)
+    extra: dict = dataclasses.field(default_factory=dict)  # {"raw": embeddings}: same faces
+    extra_reports: dict = dataclasses.field(default_factory=dict)  # {"raw": report}
+    threshold: float | None = None  # the fixed threshold the reports also measure
 
     @property
     def folds(self) -> int:
         return len({p.fold for p in self.pairs})
 
-    def with_metric(self, metric: str) -> "Verification":
-        """The same embeddings under another distance (cheap: no model runs)."""
-        return dataclasses.replace(self, metric=metric, report=pairs_report(
-            self.embeddings, self.images, self.pairs, metric))
+    def chip_line(self) -> str:
+        """Which embedder saw which chip, e.g. "dlib-resnet on dlib-chip 150×150 chips"."""
+        size = f" {self.chip_size[0]}×{self.chip_size[1]}" if self.chip_size else ""
+        return f"{self.model_id} on {self.template or '?'}{size} chips"
+
+    def face_of(self, image: str) -> int:
+        """The face (detection order) embedded for ``image``, 0 when none was found."""
+        if self.face_index is None or image not in self.images:
+            return 0
+        return max(0, int(self.face_index[self.images.index(image)]))
+
+    def with_metric(self, metric: str, threshold: float | None = None) -> "Verification":
+        """The same embeddings under another distance (no model runs), with the figures at
+        the fixed ``threshold`` (a distance in the new metric) when given."""
+        return dataclasses.replace(
+            self, metric=metric, threshold=threshold,
+            report=pairs_report(self.embeddings, self.images, self.pairs, metric, threshold),
+            extra_reports={k: pairs_report(e, self.images, self.pairs, metric, threshold)
+                           for k, e in self.extra.items()})
+
+    def with_threshold(self, threshold: float | None) -> "Verification":
+        """The figures at another fixed threshold (cheap: no ROC, no model)."""
+        return dataclasses.replace(
+            self, threshold=threshold, report=self.report.with_threshold(threshold),
+            extra_reports={k: r.with_threshold(threshold)
+                           for k, r in self.extra_reports.items()})
 
 
 def labelled_pairs(source, root=None, min_images: int = 2, max_people: int | None = None,
@@ -241,8 +307,15 @@ def labelled_pairs(source, root=None, min_images: int = 2, max_people: int | Non
         names, pairs = folder_pairs(source, min_images, max_people, mode, max_pairs,
                                     folds or 10, seed, people)
         n_same = check_folder_pairs(pairs, source.name, min_images)
+        counts = folder_counts(source)
+        few = [n for n in counts.values() if 0 < n < max(min_images, 1)]
         info = {"mode": mode, "people": len({n.split("/")[0] for n in names}),
-                "same": n_same, "different": len(pairs) - n_same}
+                "same": n_same, "different": len(pairs) - n_same,
+                "people_total": sum(1 for n in counts.values() if n),
+                "images_total": sum(counts.values()), "few_people": len(few),
+                "few_images": sum(few), "min_images": min_images, "max_people": max_people,
+                "max_pairs": max_pairs, "people_file": people is not None,
+                "sampled": len(pairs) >= max_pairs}
         return "folder", source, names, pairs, info
     if not source.is_file():
         raise ValueError(f"{source} is neither a pairs file, an LFW folder (with "
@@ -258,20 +331,25 @@ def labelled_pairs(source, root=None, min_images: int = 2, max_people: int | Non
 def verify(backend, source, model_id: str = "dlib-resnet", metric: str = "l2", root=None,
            min_images: int = 2, max_people: int | None = None, mode: str = "balanced",
            max_pairs: int = 50_000, folds: int | None = None, seed: int = 0,
-           people=None, cancel: CancelToken | None = None):
+           people=None, threshold: float | None = None, also=(),
+           cancel: CancelToken | None = None):
     """Task: embed a labelled set (:func:`labelled_pairs`) and verify its pairs.
 
     Same pipeline for every caller: MTCNN -> central face -> the embedder's chip -> batched
-    embedder -> distances -> LFW protocol. Yields :class:`Progress` per image and returns a
-    :class:`Verification`.
+    embedder -> distances -> LFW protocol. ``threshold``: also report accuracy, FAR and FRR at
+    this fixed τ. ``also``: more crops of the same faces to verify side by side (``("raw",)``:
+    the raw box crop next to the aligned one; ``Verification.extra_reports``). Yields
+    :class:`Progress` per image and returns a :class:`Verification`.
     """
     t0 = time.perf_counter()
     kind, root, names, pairs, info = labelled_pairs(source, root, min_images, max_people, mode,
                                                     max_pairs, folds, seed, people)
     emb = yield from relay(embed_images(backend, [root / n for n in names], model_id,
-                                        cancel=cancel), stage="embed")
+                                        also=tuple(also), cancel=cancel), stage="embed")
     try:
-        report = pairs_report(emb.embeddings, names, pairs, metric)
+        report = pairs_report(emb.embeddings, names, pairs, metric, threshold)
+        extra = {k: pairs_report(e, names, pairs, metric, threshold)
+                 for k, e in emb.extra.items()}
     except ValueError as exc:
         first = next(iter(emb.errors.values()), "")
         raise ValueError(f"{Path(source).name}: {exc}"
@@ -282,17 +360,19 @@ def verify(backend, source, model_id: str = "dlib-resnet", metric: str = "l2", r
     yield Progress(len(names), len(names), "Verified", "verify")
     return Verification(Path(source), kind, root, model_id, metric, tuple(names), tuple(pairs),
                         emb.embeddings, emb.detected, emb.errors, report,
-                        time.perf_counter() - t0, info)
+                        time.perf_counter() - t0, info, emb.face_index, emb.template,
+                        emb.chip_size, dict(emb.extra), extra, threshold)
 
 
 def verify_lfw(backend, folder=None, model_id: str = "dlib-resnet", metric: str = "l2",
-               folds: int | None = None, cancel: CancelToken | None = None):
+               folds: int | None = None, threshold: float | None = None, also=(),
+               cancel: CancelToken | None = None):
     """Task: :func:`verify` on the ``pairs.txt`` of an LFW folder, in any layout
     :func:`datasets.lfw` accepts (None: the environment's); the folder is resolved here, on the
     worker, and a missing or malformed layout raises ``datasets.DataError``."""
     data = datasets.lfw(folder, pairs=True)
     return (yield from verify(backend, data.pairs, model_id, metric, data.images, folds=folds,
-                              cancel=cancel))
+                              threshold=threshold, also=also, cancel=cancel))
 
 
 def pair_preview(backend, root: Path, a: str, b: str, model_id: str, side: int = 220):
@@ -309,7 +389,6 @@ def pair_preview(backend, root: Path, a: str, b: str, model_id: str, side: int =
 
 
 __all__ = ["PAIR_MODES", "MeanLandmarks", "Verification", "central_face", "check_folder_pairs",
-           "check_pairs_root", "fallback_face", "folder_pairs", "folder_people",
-           "excluded_line", "labelled_pairs", "pair_images", "pair_preview", "pairs_file_root",
-           "pairs_report",
-           "verify", "verify_lfw"]
+           "check_pairs_root", "excluded_line", "fallback_face", "folder_counts",
+           "folder_pairs", "folder_people", "labelled_pairs", "left_out_line", "pair_images",
+           "pair_preview", "pairs_file_root", "pairs_report", "verify", "verify_lfw"]

@@ -1,8 +1,9 @@
 """Photos at collection scale: counting, loading with detection (cached), thumbnails.
 
 :func:`load_and_detect` is the task behind the Photos pane and every command that walks a
-folder: each file is read lazily (one photo in memory at a time), its faces come from the
-detection cache when the same bytes were seen before, and a bad file becomes an item with its
+folder: files are read lazily (a few photos ahead, in a reader thread), their faces come from
+the detection cache when the same bytes were seen before, the others go through MTCNN in
+batches (:mod:`~faceinspector.backend.batching`), and a bad file becomes an item with its
 one-line error while the rest go on.
 """
 
@@ -45,6 +46,13 @@ class PhotoItem:
     display: np.ndarray | None = None  # at most DISPLAY_MAX_SIDE per side (RGB, or packed)
     seconds: float = 0.0
     note: str = ""  # e.g. "only the first of 3 pages is used" (Photo.note)
+
+    @property
+    def main_face(self) -> int:
+        """The face to select first: the largest and most central one (:func:`central_face`);
+        -1 without faces."""
+        face = central_face(self.faces, *self.size) if self.size[0] else None
+        return next((i for i, f in enumerate(self.faces) if f is face), -1)
 
     @property
     def display_scale(self) -> float:
@@ -95,7 +103,8 @@ def detection_key(path: Path, backend) -> tuple | None:
         digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()
     except OSError:
         return None
-    return digest, getattr(backend, "detect_max_side", 0), str(getattr(backend, "device", ""))
+    device = getattr(backend, "device_str", None) or str(getattr(backend, "device", ""))
+    return digest, getattr(backend, "detect_max_side", 0), device
 
 
 def detect_cached(backend, path: Path, photo: Photo, use_cache: bool = True) -> tuple[Face, ...]:
@@ -121,29 +130,59 @@ def detect_item(backend, path: Path, photo: Photo, thumb_side: int,
 
 
 def load_and_detect(backend, paths, thumb_side: int = 112, use_cache: bool = True,
-                    display_side: int = DISPLAY_MAX_SIDE, cancel: CancelToken | None = None):
+                    display_side: int = DISPLAY_MAX_SIDE, cancel: CancelToken | None = None,
+                    max_batch: int | None = None):
     """Task: yields a :class:`PhotoItem` per file as it is done (a partial result) and
     :class:`Progress`; returns the number of files visited.
 
-    Files are read lazily, one photo in memory at a time; a bad file becomes an item with its
+    Files are read lazily by a reader thread a few photos ahead (with their thumbnails and
+    display copies); photos not in the detection cache go through MTCNN in batches of the
+    ones that are ready (the first photo alone, so it shows at once; ``max_batch``, default
+    :data:`~faceinspector.backend.batching.MAX_BATCH`). A bad file becomes an item with its
     one-line error and the rest go on. ``display_side=0`` makes no display copy.
     """
+    from .batching import MAX_BATCH, detect_stream
+
     paths = [Path(p) for p in paths]
     total = count_images(paths, cancel=cancel)
     yield Progress(0, total, "Detecting faces", "detect")
+    keys: dict[Path, tuple] = {}
+
+    def lookup(path: Path, photo: Photo):
+        key = detection_key(path, backend) if use_cache else None
+        if key is None:
+            return None
+        keys[path] = key
+        return DETECTIONS.get(key)
+
+    def save(path: Path, photo: Photo, faces) -> None:
+        key = keys.pop(path, None)
+        if key is not None:
+            DETECTIONS.put(key, faces)
+
+    def prepare(path: Path, photo: Photo):
+        display = images.downscale(photo.pixels, display_side)[0] if display_side else None
+        return thumbnail(photo.pixels, thumb_side), display
+
     done = 0
-    for path, item in backend.iter_photos(paths):
-        if is_cancelled(cancel):
-            return done
-        if isinstance(item, Exception):
-            yield PhotoItem(path, error=" ".join(str(item).split()))
-        else:
-            try:
-                yield detect_item(backend, path, item, thumb_side, use_cache, display_side)
-            except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the folder
-                yield PhotoItem(path, error=f"{path.name}: detection failed: {exc}")
-        done += 1
-        yield Progress(done, max(total, done), path.name, "detect")
+    stream = detect_stream(backend, backend.iter_photos(paths), lookup=lookup, save=save,
+                           prepare=prepare, max_batch=max_batch or MAX_BATCH, cancel=cancel)
+    try:
+        for found in stream:
+            if is_cancelled(cancel):
+                return done
+            if found.photo is None:
+                yield PhotoItem(found.path, error=found.error)
+            else:
+                keys.pop(found.path, None)
+                photo, (thumb, display) = found.photo, found.extra
+                yield PhotoItem(found.path, found.faces, thumb, (photo.width, photo.height),
+                                photo=photo, display=display, seconds=found.seconds,
+                                note=photo.note)
+            done += 1
+            yield Progress(done, max(total, done), found.path.name, "detect")
+    finally:
+        stream.close()
     return done
 
 

@@ -7,7 +7,7 @@ over folds. Also: ROC curve, TAR at a given FAR, and the hardest pairs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,8 @@ def distance(a: np.ndarray, b: np.ndarray, metric: str = "l2") -> np.ndarray:
     if metric == "cosine":
         na = np.linalg.norm(a, axis=-1)
         nb = np.linalg.norm(b, axis=-1)
-        return 1.0 - (a * b).sum(-1) / np.maximum(na * nb, 1e-12)
+        # clipped: rounding made 1 - cos(a, a) a hair below 0, and "d < τ = 0" said "same"
+        return np.clip(1.0 - (a * b).sum(-1) / np.maximum(na * nb, 1e-12), 0.0, 2.0)
     raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
 
 
@@ -44,7 +45,7 @@ def distance_matrix(emb: np.ndarray, metric: str = "l2") -> np.ndarray:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     if metric == "cosine":
         unit = emb / np.maximum(np.linalg.norm(emb, axis=-1, keepdims=True), 1e-12)
-        d = 1.0 - unit @ unit.T
+        d = np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
     else:
         sq = (emb * emb).sum(-1)
         d = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (emb @ emb.T), 0.0)
@@ -157,10 +158,57 @@ def best_threshold(dist: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     return float(tau), correct[k] / len(d)
 
 
+#: dlib's same-person threshold for its 128-D ResNet embeddings (Euclidean), the preset of the
+#: fixed threshold in ``eval --threshold`` and the Verification pane
+DLIB_THRESHOLD = 0.6
+#: bootstrap resamples for the verification intervals (``metrics.bootstrap``)
+N_BOOT = 1000
+
+
+@dataclass(frozen=True)
+class AtThreshold:
+    """Verification at one fixed threshold τ ("same person" when ``dist < τ``), with 95 %
+    bootstrap intervals (resampling the pairs)."""
+
+    threshold: float
+    accuracy: float
+    far: float                # different-person pairs accepted, of all different-person pairs
+    frr: float                # same-person pairs rejected, of all same-person pairs
+    n_same: int
+    n_different: int
+    ci: dict                  # {"accuracy" | "far" | "frr": [low, high]}
+
+
+def _rates(dist, same, tau: float) -> dict[str, float]:
+    accept = dist < tau
+    neg = ~same
+    return {"accuracy": float((accept == same).mean()),
+            "far": float(accept[neg].mean()) if neg.any() else float("nan"),
+            "frr": float((~accept[same]).mean()) if same.any() else float("nan")}
+
+
+def at_threshold(dist, same, tau: float, n_boot: int | None = None,
+                 seed: int = 0) -> AtThreshold:
+    """Accuracy, FAR and FRR of ``dist < tau`` as "same person", with bootstrap intervals
+    (``n_boot`` resamples, default :data:`N_BOOT`)."""
+    from .metrics import bootstrap
+
+    n_boot = N_BOOT if n_boot is None else n_boot
+    dist, same = np.asarray(dist, np.float64), np.asarray(same, bool)
+    r = _rates(dist, same, float(tau))
+    ci = bootstrap(lambda d, s: _rates(d, s, float(tau)), dist, same, n_boot=n_boot, seed=seed)
+    return AtThreshold(float(tau), r["accuracy"], r["far"], r["frr"], int(same.sum()),
+                       int((~same).sum()), ci)
+
+
 @dataclass(frozen=True, eq=False)
 class VerificationReport:
+    """What :func:`verify` measured. With one fold (``folds == 1``) there are no held-out
+    pairs: the threshold was chosen on the very pairs it is scored on, so ``accuracy`` is
+    optimistic (:attr:`cross_validated` is False) and ``accuracy_std`` means nothing."""
+
     accuracy: float          # mean of per-fold accuracies with thresholds from the other folds
-    accuracy_std: float
+    accuracy_std: float      # over the folds (0 with one fold)
     threshold: float         # best threshold on all pairs
     fold_thresholds: np.ndarray
     fpr: np.ndarray
@@ -172,10 +220,45 @@ class VerificationReport:
     n_pairs: int              # pairs scored
     index: np.ndarray | None = None  # position of each scored pair in the caller's pair list
     excluded: int = 0         # pairs left out because an image could not be read
+    folds: int = 1
+    accuracy_ci: tuple = (float("nan"), float("nan"))  # 95 % bootstrap interval
+    tar_ci: dict = field(default_factory=dict)  # {far: [low, high]}
+    fixed: AtThreshold | None = None  # at a threshold given by the caller
 
     def pair(self, i: int) -> int:
         """The position in the caller's pair list of scored pair ``i``."""
         return int(i if self.index is None else self.index[i])
+
+    @property
+    def cross_validated(self) -> bool:
+        """True when each fold's threshold was chosen on other folds (two or more folds)."""
+        return self.folds > 1
+
+    @property
+    def n_same(self) -> int:
+        return int(self.same.sum())
+
+    @property
+    def n_different(self) -> int:
+        return int(self.n_pairs - self.same.sum())
+
+    def resolvable(self, far: float) -> bool:
+        """Whether the different-person pairs can measure a false accept rate this small: with
+        N of them the smallest non-zero FAR is 1/N, so FAR < 1/N cannot be resolved (709
+        negatives cannot resolve 1e-3)."""
+        return self.n_different > 0 and far * self.n_different >= 1
+
+    def with_threshold(self, tau: float | None) -> "VerificationReport":
+        """This report with the figures at a fixed threshold ``tau`` (None: without)."""
+        return replace(self, fixed=None if tau is None else at_threshold(self.dist, self.same,
+                                                                         tau))
+
+    def threshold_note(self) -> str:
+        """How the accuracy's threshold was chosen, in words."""
+        if self.cross_validated:
+            return f"τ chosen on the other folds of {self.folds}, LFW protocol"
+        return ("one fold: τ chosen on these same pairs, so the accuracy is optimistic; "
+                "use a fixed threshold for an honest figure")
 
 
 def roc(dist: np.ndarray, same: np.ndarray):
@@ -204,37 +287,64 @@ def area_under(fpr: np.ndarray, tpr: np.ndarray) -> float:
     return float(auc(fpr, tpr))
 
 
-def tar_at_far(dist: np.ndarray, same: np.ndarray, far: float) -> float:
-    fpr, tpr = roc(dist, same)
+def _tar(fpr: np.ndarray, tpr: np.ndarray, far: float) -> float:
     ok = fpr <= far
     return float(tpr[ok].max()) if ok.any() else 0.0
 
 
+def tar_at_far(dist: np.ndarray, same: np.ndarray, far: float) -> float:
+    return _tar(*roc(dist, same), far)
+
+
 def verify(dist: np.ndarray, same: np.ndarray, folds: np.ndarray,
-           fars=(1e-3, 1e-2), index=None, excluded: int = 0) -> VerificationReport:
+           fars=(1e-3, 1e-2), index=None, excluded: int = 0,
+           threshold: float | None = None, n_boot: int | None = None,
+           seed: int = 0) -> VerificationReport:
     """Cross-validated verification accuracy from pair distances.
 
-    ``index`` and ``excluded`` are passed through to the report: where each pair sits in the
-    caller's list, and how many pairs the caller left out (see
+    Each fold is scored with the threshold that is best on the other folds (with one fold:
+    on itself, see :class:`VerificationReport`). 95 % intervals come from ``n_boot`` bootstrap
+    resamples of the pairs (:func:`faceinspector.backend.metrics.bootstrap`): the accuracy's
+    from each pair's right / wrong under its fold's threshold, TAR @ FAR's from the ROC of each
+    resample (scikit-learn). ``threshold``: also report accuracy, FAR and FRR at this fixed τ
+    (:func:`at_threshold`). ``index`` and ``excluded`` are passed through to the report: where
+    each pair sits in the caller's list, and how many pairs the caller left out (see
     :func:`faceinspector.backend.evaluate.pairs_report`).
     """
+    from .metrics import bootstrap
+
+    n_boot = N_BOOT if n_boot is None else n_boot
     dist, same, folds = np.asarray(dist, float), np.asarray(same, bool), np.asarray(folds)
     accs, taus = [], []
-    for f in np.unique(folds):
+    correct = np.zeros(len(dist), bool)
+    fold_ids = np.unique(folds)
+    for f in fold_ids:
         test = folds == f
         train = ~test if (~test).any() else test  # one fold: no held-out data, tune on it
         tau, _ = best_threshold(dist[train], same[train])
         taus.append(tau)
-        accs.append(float(((dist[test] < tau) == same[test]).mean()))
+        correct[test] = (dist[test] < tau) == same[test]
+        accs.append(float(correct[test].mean()))
     fpr, tpr = roc(dist, same)
     auc = area_under(fpr, tpr)
     tau_all, _ = best_threshold(dist, same)
+    fars = tuple(fars)
+    acc_ci = bootstrap(lambda c: {"a": float(c.mean())}, correct, n_boot=n_boot,
+                       seed=seed).get("a", [float("nan")] * 2)
+
+    def tars(d, s):
+        fp, tp = roc(d, s)
+        return {far: _tar(fp, tp, far) for far in fars}
+
+    tar_ci = bootstrap(tars, dist, same, n_boot=n_boot, seed=seed) if fars else {}
     return VerificationReport(
         accuracy=float(np.mean(accs)), accuracy_std=float(np.std(accs)), threshold=tau_all,
         fold_thresholds=np.array(taus), fpr=fpr, tpr=tpr, auc=auc,
-        tar_at_far={far: tar_at_far(dist, same, far) for far in fars}, dist=dist, same=same,
+        tar_at_far={far: _tar(fpr, tpr, far) for far in fars}, dist=dist, same=same,
         n_pairs=len(dist), index=None if index is None else np.asarray(index),
-        excluded=int(excluded))
+        excluded=int(excluded), folds=len(fold_ids), accuracy_ci=tuple(acc_ci),
+        tar_ci=tar_ci,
+        fixed=None if threshold is None else at_threshold(dist, same, threshold, n_boot, seed))
 
 
 def hardest_pairs(dist: np.ndarray, same: np.ndarray, k: int = 5):

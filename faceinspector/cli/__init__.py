@@ -14,14 +14,15 @@ import os
 import re
 
 from .. import __version__
-from . import (cmd_detect, cmd_eval, cmd_experiment, cmd_mismatch, cmd_models, cmd_probe,
-               cmd_train)
+from . import (cmd_detect, cmd_eval, cmd_evaluate, cmd_experiment, cmd_explain, cmd_mismatch,
+               cmd_models, cmd_probe, cmd_train)
 from .common import fail, quiet_broken_pipe
 
 #: (command, module) in the order ``--help`` lists them
 _MODULES = (("models", cmd_models), ("detect", cmd_detect), ("eval", cmd_eval),
-            ("probe", cmd_probe), ("mismatch", cmd_mismatch), ("train", cmd_train),
-            ("experiment", cmd_experiment))
+            ("probe", cmd_probe), ("explain", cmd_explain), ("mismatch", cmd_mismatch),
+            ("evaluate", cmd_evaluate),
+            ("train", cmd_train), ("experiment", cmd_experiment))
 COMMANDS = tuple(name for name, _ in _MODULES)
 
 
@@ -33,13 +34,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for _, module in _MODULES:
         module.add_parser(sub)
+    _add_engine_option(p)
     return p
+
+
+def _add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """``--engine auto|torch|onnx`` on every command that takes options last (issue 16): which
+    engine runs the networks (``$FACEINSPECTOR_ENGINE``; auto: ONNX Runtime on CPU where it is
+    faster, torch on CUDA)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in subs:
+        for child in action.choices.values():
+            _add_engine_option(child)
+    if not subs and "--engine" not in parser._option_string_actions:
+        parser.add_argument("--engine", dest="engine_choice", choices=["auto", "torch", "onnx"],
+                            help="engine of the networks: auto (ONNX Runtime on CPU where it "
+                            "is faster, torch on CUDA; default), torch or onnx")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Every failure is one ``error:`` line on stderr and a non-zero exit
     (``FACEINSPECTOR_DEBUG=1`` shows the traceback of an unexpected one instead)."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "engine_choice", None):
+        os.environ["FACEINSPECTOR_ENGINE"] = args.engine_choice
     if args.command == "detect" and args.template is None:
         args.template = ["raw", "dlib-chip"]
     from ..backend.tasks import Cancelled

@@ -15,21 +15,25 @@ from .common import device_arg, nonneg_int, out_dir_arg
 
 
 def cmd_detect(args) -> int:
-    from ..backend import Backend, ImageError
+    from ..backend import Backend
+    from ..backend.batching import detect_stream
+    from ..backend.types import Detection
 
     backend = Backend(device=args.device, detect_max_side=args.max_side)
     paths = args.paths or [str(p) for p in __import__(
         "faceinspector.backend.assets", fromlist=["demo_photos"]).demo_photos()]
     out, failures = [], 0
     rows = _csv_writer() if args.format == "csv" else None
-    for path, photo in backend.iter_photos(paths):
-        if isinstance(photo, ImageError):
+    # files are read ahead in a reader thread and detected in batches (issue 16)
+    for found in detect_stream(backend, backend.iter_photos(paths)):
+        path, photo = found.path, found.photo
+        if photo is None:
             failures += 1
-            print(f"skipped: {printable(str(photo))}", file=sys.stderr)
+            print(f"skipped: {printable(found.error)}", file=sys.stderr)
             continue
         if photo.note:
             print(f"note: {printable(photo.note)}", file=sys.stderr)
-        det = backend.detect(photo)
+        det = Detection(found.faces, 1.0, found.seconds)
         rec = {"path": str(path), "width": photo.width, "height": photo.height,
                "seconds": round(det.seconds, 3),
                "faces": [{"box": [round(v, 1) for v in f.box], "score": round(f.score, 4),

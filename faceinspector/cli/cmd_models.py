@@ -24,6 +24,7 @@ def cmd_models(args) -> int:
                 print(f"error: {m.id}: {m.problem}", file=sys.stderr)
             return 1
         print(f"All model packs verified in {assets.cache_dir()}")
+        _export_onnx()
         return 0
     if args.action == "import":
         n = assets.import_packs(args.folder)
@@ -51,6 +52,19 @@ def cmd_models(args) -> int:
         print(f"\n{len(missing)} missing or corrupt; run `faceinspector models fetch`.")
     return 0
 
+
+def _export_onnx() -> None:
+    """Make the ONNX exports of the torch ports now (once; checked against the ports), so the
+    app detects its first faces without importing torch (issue 16/18). A failure only means
+    the torch ports are used."""
+    try:
+        from ..backend import detect
+
+        files = detect.onnx_files()
+        print(f"MTCNN's ONNX exports ready in {next(iter(files.values())).parent}")
+    except Exception as exc:  # noqa: BLE001 - torch still works; say why
+        print(f"note: MTCNN's ONNX export failed ({' '.join(str(exc).split())}); the torch "
+              "port is used", file=sys.stderr)
 
 
 def add_parser(sub) -> None:

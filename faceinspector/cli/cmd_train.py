@@ -34,6 +34,11 @@ def cmd_train_vae(args) -> int:
             "--lr", f"{args.lr:g}", "--lr-schedule", args.lr_schedule,
             "--kl-weight", f"{args.kl_weight:g}",
             "--seed", str(args.seed)]
+    cmd += [] if args.latent_dim == 100 else ["--latent-dim", str(args.latent_dim)]
+    cmd += [] if args.filters == 12 else ["--filters", str(args.filters)]
+    cmd += ["--blocks", str(args.blocks)] if args.blocks else []
+    cmd += ["--kl-warmup", f"{args.kl_warmup:g}"] if args.kl_warmup else []
+    cmd += ["--id-weight", f"{args.id_weight:g}"] if args.id_weight else []
     cmd += ["--dbvae", "--negatives", str(args.negatives)] if args.dbvae else []
     cmd += {True: ["--aligned"], False: ["--photos"], None: []}[args.aligned]
     cmd += ["--no-flip"] if not args.flip else []
@@ -43,7 +48,9 @@ def cmd_train_vae(args) -> int:
     cfg = vae.TrainConfig(data=src, celeba=args.celeba, limit=limit, epochs=args.epochs,
                           batch_size=args.batch_size, lr=args.lr,
                           lr_schedule=args.lr_schedule, dbvae=args.dbvae,
-                          kl_weight=args.kl_weight,
+                          kl_weight=args.kl_weight, latent_dim=args.latent_dim,
+                          n_filters=args.filters, blocks=args.blocks,
+                          kl_warmup=args.kl_warmup, id_weight=args.id_weight,
                           flip=args.flip, aligned=args.aligned, negatives=args.negatives,
                           device=args.device, threads=args.threads, seed=args.seed,
                           out=str(out), sample_every=0, command=" ".join(cmd))
@@ -84,6 +91,17 @@ def _add_train_vae(trsub) -> None:
     v.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
                    help="cosine: decay to lr/20 by the last epoch")
     v.add_argument("--kl-weight", type=nonneg_float, default=5e-4)
+    v.add_argument("--kl-warmup", type=nonneg_float, default=0.0,
+                   help="share of the run over which the KL weight rises from 0 (default 0)")
+    v.add_argument("--latent-dim", type=positive_int, default=100, help="size of z")
+    v.add_argument("--filters", type=positive_int, default=12,
+                   help="base filter count (the encoder's first convolution)")
+    v.add_argument("--blocks", type=nonneg_int, default=0,
+                   help="0: the 6.S191 network; N: the wider residual design with N blocks "
+                        "per scale (the shipped model: 1, with --filters 32 --latent-dim 256)")
+    v.add_argument("--id-weight", type=nonneg_float, default=0.0,
+                   help="weight of the identity term: dlib ResNet embedding distance between "
+                        "each decoded face and its chip (0: none)")
     v.add_argument("--dbvae", action="store_true",
                    help="train the debiasing VAE (face logit, resampling by latent density)")
     v.add_argument("--negatives", type=positive_int, default=2,

@@ -258,11 +258,16 @@ def run_task(task, *, every: float = 10.0, on_item=None,
 
 
 def set_threads(threads: int | None) -> None:
-    """``--threads``: torch's CPU threads for this process (0 or None: leave torch's choice)."""
+    """``--threads``: torch's CPU threads for this process and the most any network gets
+    (0 or None: leave the choice to torch and to the thread policy,
+    :func:`faceinspector.backend.engines.threads_now`)."""
     if threads:
         import torch
 
+        from ..backend import engines
+
         torch.set_num_threads(threads)
+        engines.set_thread_cap(threads)
 
 
 def add_device_args(p, device: str = "auto", threads: int | None = 2) -> None:

@@ -12,7 +12,13 @@ event loop is done and the settings are written -- no wait, no "QThread destroye
 :mod:`faceinspector.gui.workers`).
 
 ``FACEINSPECTOR_QUIT_AFTER_PAINT=1`` prints ``first-paint <unix time> torch=<imported?>`` at the
-first paint and quits (used by ``benchmarks/gui_startup.py``).
+first paint and quits; ``FACEINSPECTOR_QUIT_AFTER_FACE=1`` prints that line, then ``first-face
+<unix time> torch=<imported?>`` when the photo view first paints a photo with its faces, and
+quits (both used by ``benchmarks/gui_startup.py``).
+
+On Linux, Qt's xcb platform plugin needs a few X11 libraries that a fresh system may lack
+(Qt then aborts); :func:`missing_platform_libraries` checks for them first and the app prints
+the one ``apt-get install`` line that adds them instead (issue 18).
 """
 
 from __future__ import annotations
@@ -22,16 +28,90 @@ import sys
 import time
 
 
-def _startup_probe(window, app) -> None:
+#: what Qt's xcb platform plugin loads that is not bundled with PySide6: (soname, Debian
+#: package); libxcb-cursor is opened at run time, the others are linked
+XCB_LIBRARIES = (
+    ("libxcb-cursor.so.0", "libxcb-cursor0"), ("libxcb-icccm.so.4", "libxcb-icccm4"),
+    ("libxcb-keysyms.so.1", "libxcb-keysyms1"), ("libxcb-image.so.0", "libxcb-image0"),
+    ("libxcb-render-util.so.0", "libxcb-render-util0"), ("libxcb-randr.so.0", "libxcb-randr0"),
+    ("libxcb-shape.so.0", "libxcb-shape0"), ("libxcb-xfixes.so.0", "libxcb-xfixes0"),
+    ("libxcb-xkb.so.1", "libxcb-xkb1"), ("libxkbcommon-x11.so.0", "libxkbcommon-x11-0"),
+    ("libxkbcommon.so.0", "libxkbcommon0"), ("libEGL.so.1", "libegl1"),
+    ("libfontconfig.so.1", "libfontconfig1"), ("libdbus-1.so.3", "libdbus-1-3"),
+)
+APT_LINE = "sudo apt-get install " + " ".join(pkg for _, pkg in XCB_LIBRARIES)
+
+
+def _uses_xcb(env) -> bool:
+    platform = env.get("QT_QPA_PLATFORM", "").strip()
+    if platform:
+        return platform.startswith("xcb")
+    return bool(env.get("DISPLAY")) and not env.get("WAYLAND_DISPLAY")
+
+
+def missing_platform_libraries(env=None, load=None) -> list[tuple[str, str]]:
+    """The (soname, Debian package) of the xcb plugin's libraries that cannot be loaded here;
+    empty when Qt will not use xcb (offscreen, Wayland, not Linux) or nothing is missing.
+    ``load(soname)`` raises OSError for a missing library (default: ``ctypes.CDLL``)."""
+    env = os.environ if env is None else env
+    if not sys.platform.startswith("linux") or not _uses_xcb(env):
+        return []
+    if load is None:
+        import ctypes
+
+        load = ctypes.CDLL
+    missing = []
+    for soname, package in XCB_LIBRARIES:
+        try:
+            load(soname)
+        except OSError:
+            missing.append((soname, package))
+    return missing
+
+
+def platform_message(missing) -> str:
+    names = ", ".join(soname for soname, _ in missing)
+    return (f"faceinspector: the window cannot open: Qt's X11 (xcb) platform plugin needs "
+            f"{names}, which this system lacks. Install them with\n\n    "
+            f"sudo apt-get install {' '.join(pkg for _, pkg in missing)}\n\n(all the system "
+            f"packages the window needs: {APT_LINE}). The command line (faceinspector --help) "
+            "works without them.")
+
+
+def _startup_probe(window, app, after_face: bool = False) -> None:
     def report(_t: float) -> None:
         print(f"first-paint {time.time():.6f} torch={'torch' in sys.modules}", flush=True)
-        app.quit()
+        if not after_face:
+            app.quit()
+
+    from PySide6.QtCore import QEvent, QObject
+
+    class FirstFace(QObject):
+        """Stamps the first paint of the photo view that shows faces (the face drawn)."""
+
+        done = False
+
+        def eventFilter(self, obj, event) -> bool:
+            if (event.type() == QEvent.Type.Paint and not self.done
+                    and window.photos.view.faces):
+                self.done = True
+                print(f"first-face {time.time():.6f} torch={'torch' in sys.modules}",
+                      flush=True)
+                app.quit()
+            return False
 
     window.firstPainted.connect(report)
+    if after_face:
+        window._first_face_probe = FirstFace(window)
+        window.photos.view.viewport().installEventFilter(window._first_face_probe)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    missing = missing_platform_libraries()
+    if missing:  # Qt would abort (SIGABRT) with a message about plugins
+        print(platform_message(missing), file=sys.stderr)
+        return 1
     from PySide6.QtWidgets import QApplication
 
     from . import settings
@@ -45,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = [a for a in argv if not a.startswith("-")]
     window = MainWindow(paths or None)
     app.aboutToQuit.connect(window.shutdown)
-    if os.environ.get("FACEINSPECTOR_QUIT_AFTER_PAINT"):
-        _startup_probe(window, app)
+    if os.environ.get("FACEINSPECTOR_QUIT_AFTER_PAINT") or \
+            os.environ.get("FACEINSPECTOR_QUIT_AFTER_FACE"):
+        _startup_probe(window, app, bool(os.environ.get("FACEINSPECTOR_QUIT_AFTER_FACE")))
     window.show()
     return run(app, window)
 

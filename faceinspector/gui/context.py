@@ -19,6 +19,11 @@ class AppContext(QObject):
     cardsChanged = Signal(tuple)  # ModelCard, ...
     prefsChanged = Signal(object)  # settings.Preferences, after the Preferences dialog
     templatesChanged = Signal(tuple)  # the template keys (built-in names, template files)
+    #: the one template choice Crops, Predictions and Probe share: None = each model's own
+    #: template, else a template key forced on every model
+    templateChanged = Signal(object)
+    #: a pane asks the Crops pane to show where this model looks (a saliency map on its crops)
+    showSaliency = Signal(str)
 
     def __init__(self, pool: WorkerPool, prefs: Preferences | None = None,
                  parent: QObject | None = None) -> None:
@@ -29,6 +34,32 @@ class AppContext(QObject):
         self.cards: tuple = ()
         #: template files in use: path -> (name, description); their key is the path
         self.template_files: dict[str, tuple[str, str]] = {}
+        self.template: str | None = None  # see templateChanged
+
+    def set_template(self, template: str | None) -> None:
+        """Force ``template`` on every model (None: each model's own); every pane follows."""
+        if template != self.template:
+            self.template = template
+            self.templateChanged.emit(template)
+
+    def owners_of(self, template: str | None) -> list[str]:
+        """The models (with a chip) whose own template is ``template``."""
+        return [c.id for c in self.cards if c.spec is not None
+                and str(c.spec.template) == str(template)]
+
+    def forced_note(self, template: str | None = None) -> str:
+        """One line about a forced template ("" for each model's own), e.g. "arcface-112 is
+        forced on every model: it is the own template of none of the 9 models"."""
+        template = self.template if template is None else template
+        if template is None:
+            return ""
+        with_spec = [c for c in self.cards if c.spec is not None]
+        owners = self.owners_of(template)
+        whose = ("none" if not owners else ", ".join(owners) if len(owners) <= 3
+                 else f"{len(owners)}")
+        return (f"{self.template_label(template)} is forced on every model: it is the own "
+                f"template of {whose} of the {len(with_spec)} models, so the others see a crop "
+                "they were not trained on")
 
     @property
     def backend(self):

@@ -124,11 +124,45 @@ def draw_label(painter: QPainter, text: str, anchor: QPointF, color: str,
     fm = painter.fontMetrics()
     w, h = fm.horizontalAdvance(text) + 6, fm.height() + 2
     y = anchor.y() - h if above else anchor.y()
-    rect = QRectF(anchor.x(), max(0.0, y), w, h)
+    dev = painter.device()  # kept inside the image: a box past its edge clipped "nknown"
+    ratio = max(dev.devicePixelRatioF(), 1.0) if dev else 1.0
+    W, H = (dev.width() / ratio, dev.height() / ratio) if dev else (1e9, 1e9)
+    x = min(max(0.0, anchor.x()), max(0.0, W - w))
+    y = min(max(0.0, y), max(0.0, H - h))
+    rect = QRectF(x, y, w, h)
     painter.fillRect(rect, QColor(0, 0, 0, 170))
     painter.setPen(QColor(color))
     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
     painter.restore()
+
+
+def with_caption(image, lines, point_size: float = 8.0) -> QImage:
+    """``image`` (QImage or QPixmap) with ``lines`` of text in a white strip under it, and
+    the text also in the PNG's "Description" field: an export that says what it is."""
+    img = image.toImage() if isinstance(image, QPixmap) else QImage(image)
+    font = QFont()
+    font.setPointSizeF(point_size)
+    probe = QImage(1, 1, QImage.Format.Format_RGB32)
+    painter = QPainter(probe)
+    painter.setFont(font)
+    fm = painter.fontMetrics()
+    painter.end()
+    width = max([img.width()] + [fm.horizontalAdvance(t) + 12 for t in lines])
+    height = img.height() + len(lines) * (fm.height() + 2) + 8
+    out = QImage(width, height, QImage.Format.Format_RGB32)
+    out.fill(QColor("white"))
+    painter = QPainter(out)
+    painter.drawImage(0, 0, img)
+    painter.setFont(font)
+    painter.setPen(QColor("#333333"))
+    y = img.height() + 4
+    for t in lines:
+        painter.drawText(QRectF(6, y, width - 12, fm.height() + 2),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, t)
+        y += fm.height() + 2
+    painter.end()
+    out.setText("Description", " | ".join(lines))
+    return out
 
 
 def draw_faces(pixmap: QPixmap, faces: Sequence, scale: float = 1.0, selected: int = -1,
@@ -169,4 +203,5 @@ def draw_crop_points(pixmap: QPixmap, landmarks: np.ndarray, targets: np.ndarray
 
 
 __all__ = ["draw_crop_points", "draw_faces", "draw_label", "draw_points", "enlarge",
+           "with_caption",
            "pack_rgb32", "rgb32_to_qimage", "to_ndarray", "to_qimage", "to_qpixmap"]

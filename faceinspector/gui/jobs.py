@@ -2,9 +2,16 @@
 
 The task bodies live in the Qt-free backend (:mod:`faceinspector.backend.photos`, ``crops``,
 ``embeddings``, ``evaluate``, ``probe``, ``vae``); panes submit those directly through
-:mod:`faceinspector.gui.workers`. What stays here is GUI-specific: bringing the backend up
-(import torch on a lane, warm the models so the first photo does not pay one-off costs) and
+:mod:`faceinspector.gui.workers`. What stays here is GUI-specific: bringing the backend up and
 packing photo pixels for Qt off the GUI thread (:func:`~faceinspector.gui.convert.pack_rgb32`).
+
+Start-up comes in two steps (issue 18: the first face on screen within a few seconds):
+
+1. :func:`make_backend` builds the facade and the face detector only. On CPU the detector runs
+   MTCNN's ONNX exports through ONNX Runtime, without importing torch, so the first photo is
+   detected and drawn while torch has not even loaded;
+2. :func:`warm_models` (after the first face is shown) imports torch, lists the models and
+   warms each one up, reporting its progress, so later predictions pay no one-off costs.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import photos
-from ..backend.tasks import CancelToken
+from ..backend.tasks import CancelToken, Progress
 from ..backend.types import Face, Photo
 from .convert import pack_rgb32
 
@@ -34,22 +41,49 @@ class BackendInfo:
     problems: tuple[str, ...] = ()  # missing model packs etc., one line each
     seconds: float = 0.0
     demo_paths: tuple[Path, ...] = ()
+    #: the models are not listed yet: :func:`warm_models` lists and warms them
+    models_pending: bool = False
 
 
 def make_backend(device: str = "auto", detect_max_side: int = 1024,
                  check_demo: bool = False) -> BackendInfo:
-    """Import torch and build the facade (compute lane), then :func:`describe_backend`.
-    Torch gets :func:`~faceinspector.backend.facade.gui_threads` CPU threads (one core is left
+    """Build the facade and load the face detector only (compute lane); the models come
+    later (:func:`warm_models`, ``models_pending``), unless something is missing -- then
+    everything is described at once, so every problem is shown together. Every network gets
+    at most :func:`~faceinspector.backend.facade.gui_threads` CPU threads (one core is left
     for the window)."""
     t0 = time.perf_counter()
     from ..backend.facade import Backend, gui_threads
 
     backend = Backend(device=device, detect_max_side=detect_max_side, threads=gui_threads())
-    return describe_backend(backend, check_demo, t0)
+    info = describe_backend(backend, check_demo, t0, warm=False, models=False)
+    if info.problems:
+        return describe_backend(backend, check_demo, t0, warm=False)
+    return info
+
+
+def warm_models(backend, cancel: CancelToken | None = None):
+    """Task (compute lane, after the first face is shown): import torch, list the models and
+    warm each available one up on a synthetic face; yields :class:`Progress` per model and
+    returns the model cards."""
+    yield Progress(0, 0, "Loading torch…", "models")
+    cards = tuple(backend.model_cards())
+    ok = [c for c in cards if c.available]
+    photo, face = _synthetic_face()
+    for i, card in enumerate(ok):
+        if cancel is not None and cancel.cancelled:
+            break
+        yield Progress(i, len(ok), f"Loading {card.id}…", "models")
+        try:
+            backend.predict(photo, face, card.id)
+        except Exception:  # noqa: BLE001 - its card will show the error on use
+            pass
+    yield Progress(len(ok), len(ok), "Models ready", "models")
+    return cards
 
 
 def describe_backend(backend, check_demo: bool = False, t0: float | None = None,
-                     warm: bool = True) -> BackendInfo:
+                     warm: bool = True, models: bool = True) -> BackendInfo:
     """Load the detector's and the models' weights, list templates and models, find the demo
     photos.
 
@@ -72,21 +106,26 @@ def describe_backend(backend, check_demo: bool = False, t0: float | None = None,
         except assets.AssetError as exc:
             problems.append(str(exc))
     templates = tuple(backend.templates())
-    cards = tuple(backend.model_cards())
-    if warm and not problems:
+    cards = tuple(backend.model_cards()) if models else ()
+    if warm and models and not problems:
         _warm_up(backend, cards, templates)
     return BackendInfo(backend, backend.device_name, templates,
                        backend.template_descriptions(), cards,
-                       tuple(dict.fromkeys(problems)), time.perf_counter() - t0, demo)
+                       tuple(dict.fromkeys(problems)), time.perf_counter() - t0, demo,
+                       models_pending=not models)
+
+
+def _synthetic_face() -> tuple[Photo, Face]:
+    img = np.full((192, 192, 3), 128, np.uint8)
+    face = Face((48.0, 40.0, 144.0, 160.0), 1.0,
+                np.array([[75, 85], [117, 85], [96, 110], [79, 132], [113, 132]], np.float32))
+    return Photo(img, "<warm-up>", (192, 192)), face
 
 
 def _warm_up(backend, cards, templates) -> None:
     """One detection, one crop per template and one prediction per model on a synthetic face,
     so first-call costs (imports, weight loading, kernel set-up) are paid at start-up."""
-    img = np.full((192, 192, 3), 128, np.uint8)
-    face = Face((48.0, 40.0, 144.0, 160.0), 1.0,
-                np.array([[75, 85], [117, 85], [96, 110], [79, 132], [113, 132]], np.float32))
-    photo = Photo(img, "<warm-up>", (192, 192))
+    photo, face = _synthetic_face()
     try:
         backend.detect(photo)
         for t in templates:

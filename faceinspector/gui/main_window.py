@@ -12,13 +12,17 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFileDialog,
-                               QFormLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QSpinBox, QStyle, QToolButton, QWidget)
+                               QFormLayout, QFrame, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QScrollArea, QSpinBox, QStyle, QToolButton,
+                               QWidget)
 
 from . import jobs, settings
 from .context import AppContext
 from .data_folders import DataFolderRow
+from .focus_ring import FocusRing
+from .navigation import Navigation
 from .panes.crops import CropsPane
+from .panes.evaluate import EvaluatePane
 from .panes.gallery import GalleryPane
 from .panes.mismatch import MismatchPane
 from .panes.morph import MorphPane
@@ -75,7 +79,7 @@ class PreferencesDialog(QDialog):
         super().done(result)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(Navigation, QMainWindow):
     """Photos | Crops / Predictions (+ Probe, Triplets, Verification, Gallery, Morph) as docks.
 
     Parameters
@@ -99,6 +103,12 @@ class MainWindow(QMainWindow):
         self.backend_slot = WorkerSlot(self.pool, "compute", "backend", self)
         self.backend_slot.result.connect(self._on_backend)
         self.backend_slot.error.connect(self._on_backend_error)
+        # start-up, second step: torch and the models, after the first face (issue 18)
+        self.models_slot = WorkerSlot(self.pool, "compute", "models", self)
+        self.models_slot.progress.connect(self._on_models_progress)
+        self.models_slot.result.connect(self.ctx.set_cards)
+        self.models_slot.error.connect(lambda m: self.models_label.setText("Models: failed"))
+        self._models_warmed: object = None  # the backend whose models are loading / loaded
         self.template_slot = WorkerSlot(self.pool, "io", "template", self)
         self.template_slot.result.connect(self._on_template_loaded)
         self.template_slot.error.connect(
@@ -117,11 +127,14 @@ class MainWindow(QMainWindow):
         self.gallery = GalleryPane(self.ctx)
         self.morph = MorphPane(self.ctx)
         self.mismatch = MismatchPane(self.ctx)
+        self.evaluate = EvaluatePane(self.ctx)
         self._build_docks()
         self._build_actions()
         self._build_status()
         self._wire()
         self.resize(DEFAULT_SIZE)
+        self._default_state = self.saveState(settings.LAYOUT_VERSION)  # View ▸ Reset layout
+        self.focus_ring = FocusRing(self)
         if restore_layout:
             self._restore_layout()
 
@@ -129,7 +142,16 @@ class MainWindow(QMainWindow):
     def _dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{name}")
-        dock.setWidget(widget)
+        # a pane squeezed below its minimum scrolls instead of growing the window: the
+        # window's minimum stays within 1280x720 whatever the panes need (issue 18)
+        scroll = QScrollArea()
+        scroll.setObjectName(f"scroll-{name}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
+        dock.pane = widget
         dock.visibilityChanged.connect(lambda shown, w=widget: self._dock_shown(w, shown))
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -157,6 +179,7 @@ class MainWindow(QMainWindow):
             "gallery": self._dock("Gallery", self.gallery, "gallery"),
             "morph": self._dock("Morph", self.morph, "morph"),
             "mismatch": self._dock("Mismatch", self.mismatch, "mismatch"),
+            "evaluate": self._dock("Evaluate", self.evaluate, "evaluate"),
         }
         d = self.docks
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["photos"])
@@ -169,6 +192,7 @@ class MainWindow(QMainWindow):
         # N / P), so Crops and Predictions stay in view while probing
         self.tabifyDockWidget(d["photos"], d["probe"])
         self.tabifyDockWidget(d["probe"], d["mismatch"])  # a data-set view: room, like Probe
+        self.tabifyDockWidget(d["mismatch"], d["evaluate"])  # a data-set view too
         d["photos"].raise_()
         self.resizeDocks([d["photos"], d["crops"]], [750, 650], Qt.Orientation.Horizontal)
         self.resizeDocks([d["crops"], d["predictions"]], [345, 495], Qt.Orientation.Vertical)
@@ -239,8 +263,9 @@ class MainWindow(QMainWindow):
         panes = menu.addMenu("&Panes")
         for dock in self.docks.values():
             panes.addAction(dock.toggleViewAction())
-        menu = self.menuBar().addMenu("&Help")
-        menu.addAction(self.act_about)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._add_navigation(menu, help_menu)  # Go to pane, Reset layout, Guide
+        help_menu.addAction(self.act_about)
 
         bar = self.addToolBar("Main")
         bar.setObjectName("toolbar-main")
@@ -281,6 +306,8 @@ class MainWindow(QMainWindow):
         self.probe.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         c.templateChanged.connect(pr.set_template)
         pr.modelActivated.connect(c.set_model)
+        c.modelChanged.connect(pr.highlight)  # "As seen by": outline that model's card
+        self.ctx.cardsChanged.connect(lambda _cards: pr.highlight(c.model_id))
         p.loadProgress.connect(self._on_progress)
         p.loadBusyChanged.connect(self._on_load_busy)
         for pane in (p, pr):
@@ -288,9 +315,12 @@ class MainWindow(QMainWindow):
         pr.busyChanged.connect(lambda b: self.busy_label.setText("predicting…" if b else ""))
         self.ctx.cardsChanged.connect(self._on_cards)
         p.faceSelected.connect(self.morph.set_face)
-        self.mismatch.openFace.connect(self.show_face)
+        for pane in (self.verification, self.gallery, self.triplets, self.mismatch,
+                     self.evaluate):
+            self.link_faces(pane)
         self.mismatch.templateLearned.connect(self.ctx.add_template_file)
         self.mismatch.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.evaluate.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.morph.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self._wire_embeddings()
 
@@ -317,6 +347,7 @@ class MainWindow(QMainWindow):
         if self.ctx.info is not None or self.backend_slot.busy or self.pool.closed:
             return
         want_demo = self._initial_paths is None
+        self.statusBar().showMessage("Starting: loading the face detector…")
         if self._given_backend is not None:
             self.backend_slot.submit(jobs.describe_backend, self._given_backend, want_demo,
                                      warm=False)
@@ -331,11 +362,35 @@ class MainWindow(QMainWindow):
         self.device_label.setText(f"Device: {info.device_name}")
         if info.problems:
             self._show_problems(info.problems)
+        paths = None
         if first:
             paths = self._initial_paths if self._initial_paths is not None else info.demo_paths
             if paths:
                 self.photos.open_paths(paths)
+        if info.models_pending:
+            self.models_label.setText("Models: after the first face…")
+            if paths:  # the detector first: the models load once the first face is shown
+                self.photos.faceSelected.connect(
+                    lambda ref: ref is not None and self._warm_models())
+                self.photos.load_slot.finished.connect(self._warm_models)
+            else:
+                self._warm_models()
         self.backendReady.emit(info)
+
+    def _warm_models(self, *_args) -> None:
+        """Start-up, second step: import torch, list and warm the models (compute lane)."""
+        info = self.ctx.info
+        if (info is None or not info.models_pending or self._models_warmed is info.backend
+                or self.pool.closed):
+            return
+        self._models_warmed = info.backend
+        self.models_label.setText("Models: loading…")
+        self.models_slot.submit(jobs.warm_models, info.backend)
+
+    def _on_models_progress(self, p: Progress) -> None:
+        count = f" ({p.done}/{p.total})" if p.total else ""
+        self.models_label.setText(f"Models: {p.text.rstrip('…')}{count}…"
+                                  if p.done < p.total or not p.total else "Models: ready")
 
     def _on_backend_error(self, message: str) -> None:
         self.device_label.setText("Device: unavailable")
@@ -532,6 +587,7 @@ class MainWindow(QMainWindow):
         close_all_pools(self, self.shutdown_budget_s)
         trained = self.morph.shutdown()  # the Morph pane's training lane
         trained = self.mismatch.shutdown() and trained  # the Mismatch pane's scan lane
+        trained = self.evaluate.shutdown() and trained  # the Evaluate pane's lane
         return self.pool.shutdown() and trained
 
     def closeEvent(self, event) -> None:

@@ -35,6 +35,10 @@ from PySide6.QtWidgets import QSizePolicy
 
 _RENDERER: ThreadPoolExecutor | None = None
 _RC_LOCK = threading.RLock()  # matplotlib.rc_context changes global state
+#: held while any figure is drawn or saved: matplotlib's text layout (mathtext's parser, the
+#: text-metrics cache) is shared and not thread-safe, and an export on the GUI thread racing
+#: the render thread failed with "Unknown symbol: \mathdefault"
+MPL_LOCK = threading.RLock()
 
 
 def _render_thread_init() -> None:
@@ -153,7 +157,7 @@ class PlotCanvas(FigureCanvasQTAgg):
     def draw(self) -> None:
         """A full draw: rendered on the render thread, shown when it comes back."""
         if not self.background_render or not _on_gui_thread():
-            with self._figure_lock:
+            with MPL_LOCK, self._figure_lock:
                 super().draw()
             return
         if self._pending:
@@ -200,7 +204,7 @@ class PlotCanvas(FigureCanvasQTAgg):
                 for artist in overlay:
                     artist.set_animated(True)
             renderer = RendererAgg(*key)
-            with self._figure_lock:
+            with MPL_LOCK, self._figure_lock:
                 fig.draw(renderer)
         except Exception:  # noqa: BLE001 - reported on the GUI thread
             error = traceback.format_exc(limit=4)
@@ -275,11 +279,21 @@ class PlotCanvas(FigureCanvasQTAgg):
         """:func:`pixel_grid` on this figure at the widget's current size."""
         return pixel_grid(self.figure, self.width(), self.height(), rows, cols, **margins)
 
-    def save_png(self, path, dpi: int = 150) -> str:
-        """The figure as a PNG (overlay artists included). Runs on the calling thread (an
-        explicit export; waits for a render of the same figure that is still running)."""
-        with self._figure_lock:
-            self.figure.savefig(str(path), dpi=dpi, facecolor="white")
+    def save_png(self, path, dpi: int = 150, caption: str = "") -> str:
+        """The figure as a PNG (overlay artists included), with ``caption`` (what it shows)
+        as a line under it. Runs on the calling thread (an explicit export; waits for a
+        render of the same figure that is still running)."""
+        with MPL_LOCK, self._figure_lock:
+            if not caption:
+                self.figure.savefig(str(path), dpi=dpi, facecolor="white")
+            else:
+                text = self.figure.text(0.01, -0.01, caption, fontsize=7, ha="left", va="top",
+                                        color="0.25")
+                try:
+                    self.figure.savefig(str(path), dpi=dpi, facecolor="white",
+                                        bbox_inches="tight", bbox_extra_artists=[text])
+                finally:
+                    text.remove()
         self._background = None  # savefig re-rendered the figure at its own dpi
         self.draw_idle()
         return str(path)
@@ -290,4 +304,4 @@ class PlotCanvas(FigureCanvasQTAgg):
         return self._background is not None and not self._pending
 
 
-__all__ = ["RC", "PlotCanvas", "pixel_grid", "render_pool"]
+__all__ = ["MPL_LOCK", "RC", "PlotCanvas", "pixel_grid", "render_pool"]

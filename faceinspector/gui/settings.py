@@ -12,7 +12,7 @@ from PySide6.QtCore import QSettings
 
 ORGANIZATION = "FaceInspector"
 APPLICATION = "FaceInspector"
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3  # 3: the Evaluate dock
 MAX_RECENT = 8
 
 DEVICES = ("auto", "cpu", "cuda")

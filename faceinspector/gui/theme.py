@@ -9,6 +9,7 @@ BAR_RAW = "#7e57c2"
 BAR_ALIGNED = "#26a69a"
 ERROR = "#e53935"
 MUTED = "#8a8a8a"
+HIGHLIGHT = "#1e88e5"  # the model whose crops the Crops pane shows ("As seen by"); focus ring
 
 THUMB_SIDE = 100  # thumbnails are made this size (long side) in the worker
 CROP_BOX = 256  # a crop is enlarged by an integer factor to at most this many pixels

@@ -120,6 +120,8 @@ class HeatMap(QWidget):
     its distance, a click emits :attr:`cellClicked` (row, column)."""
 
     cellClicked = Signal(int, int)
+    cellDoubleClicked = Signal(int, int)
+    cellMenuRequested = Signal(int, int, object)  # row, column, global QPoint
 
     MARGIN_L, MARGIN_T, MARGIN_B, BAR_W, BAR_GAP, BAR_LABELS = 30, 20, 26, 12, 12, 46
 
@@ -193,7 +195,8 @@ class HeatMap(QWidget):
         d = self.matrix[i, j]
         QToolTip.showText(event.globalPosition().toPoint(),
                           f"{i + 1} · {self.names[i]}\n{j + 1} · {self.names[j]}\n"
-                          f"{self.unit} distance {d:.3f}\nclick: put this pair into A / P", self)
+                          f"{self.unit} distance {d:.3f}\nclick: put this pair into A / P · "
+                          "double-click: open the row's face · right-click: more", self)
 
     def leaveEvent(self, event) -> None:
         self._hover = None
@@ -204,6 +207,16 @@ class HeatMap(QWidget):
         cell = self.cell_at(event.position())
         if event.button() == Qt.MouseButton.LeftButton and cell is not None:
             self.cellClicked.emit(*cell)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        cell = self.cell_at(event.position())
+        if event.button() == Qt.MouseButton.LeftButton and cell is not None:
+            self.cellDoubleClicked.emit(*cell)
+
+    def contextMenuEvent(self, event) -> None:
+        cell = self.cell_at(QPointF(event.pos()))
+        if cell is not None:
+            self.cellMenuRequested.emit(*cell, event.globalPos())
 
     # ---------------------------------------------------------------------------- painting
     def paintEvent(self, event) -> None:
@@ -286,12 +299,17 @@ class CropCanvas(QWidget):
         self.rendered: QPixmap | None = None
         self.factor = 0
         self.text = ""
+        self.peak = None  # a saliency map's peak (x, y), crop px: drawn as a ring
 
     def sizeHint(self) -> QSize:
-        return QSize(260, 260)
+        # modest: a pane in a scroll area (the main window's docks) is laid out at its
+        # height-for-width, which adds up the preferred heights; the canvas grows to fill
+        return QSize(200, 160)
 
-    def set_crop(self, pixels: np.ndarray, landmarks=None, targets=None) -> None:
-        self.pixels, self.text = pixels, ""
+    def set_crop(self, pixels: np.ndarray, landmarks=None, targets=None, peak=None) -> None:
+        """Show ``pixels`` (crop px) with landmarks (dots), template targets (crosses) and
+        optionally a saliency map's ``peak`` ``(x, y)`` (a white ring)."""
+        self.pixels, self.text, self.peak = pixels, "", peak
         self.landmarks = np.asarray(() if landmarks is None else landmarks,
                                     np.float32).reshape(-1, 2)
         self.targets = np.asarray(() if targets is None else targets, np.float32).reshape(-1, 2)
@@ -308,6 +326,15 @@ class CropCanvas(QWidget):
         self.factor = max(1, min(self.width() // max(w, 1), self.height() // max(h, 1)))
         pix, self.factor = convert.enlarge(self.pixels, max(w, h) * self.factor)
         self.rendered = convert.draw_crop_points(pix, self.landmarks, self.targets, self.factor)
+        if self.peak is not None:
+            painter = QPainter(self.rendered)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            x, y = (np.asarray(self.peak, float) + 0.5) * self.factor
+            r = max(4.0, 0.8 * self.factor)
+            for colour, width in (("#000000", 3.5), ("#ffffff", 1.8)):
+                painter.setPen(QPen(QColor(colour), width))
+                painter.drawEllipse(QPointF(x, y), r, r)
+            painter.end()
         self.update()
 
     def resizeEvent(self, event) -> None:

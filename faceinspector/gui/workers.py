@@ -88,6 +88,16 @@ def one_line(exc: BaseException) -> str:
     return text if ours or name == "RuntimeError" else f"{name}: {text}"
 
 
+def expected(exc: BaseException) -> bool:
+    """An error a user can cause and is told about in one line (a missing sidecar, a file
+    that cannot be read, a wrong gallery): FaceInspector's own error types, and ``OSError`` /
+    ``ValueError``. Logged without a traceback (``$FACEINSPECTOR_DEBUG`` logs it anyway)."""
+    if os.environ.get("FACEINSPECTOR_DEBUG"):
+        return False
+    ours = type(exc).__module__.startswith("faceinspector")
+    return ours or isinstance(exc, (OSError, ValueError))
+
+
 def lower_thread_priority(niceness: int = LANE_NICENESS) -> None:
     """Make the calling thread yield the CPU to the GUI thread (best effort, any OS)."""
     try:
@@ -228,10 +238,13 @@ class Lane:
                 self._emit("result", job.id, out)
         except Cancelled:
             pass
-        except Exception as exc:  # noqa: BLE001 - reported as one line, logged in full
+        except Exception as exc:  # noqa: BLE001 - reported as one line
             if not token.cancelled:
-                log.warning("job %s (%s) failed", job.id, getattr(job.fn, "__name__", job.fn),
-                            exc_info=True)
+                name = getattr(job.fn, "__name__", job.fn)
+                if expected(exc):  # the user is told in the window; no traceback on stderr
+                    log.info("job %s (%s) failed: %s", job.id, name, one_line(exc))
+                else:  # a bug: the whole traceback, for whoever reads the terminal
+                    log.warning("job %s (%s) failed", job.id, name, exc_info=True)
                 self._emit("error", job.id, one_line(exc))
         finally:
             job.fn, job.args, job.kwargs = None, (), {}  # free photos/arrays early
@@ -487,5 +500,6 @@ def app_thread_is_current() -> bool:
 
 __all__ = ["LANES", "LANE_NICENESS", "SHUTDOWN_BUDGET_S", "Cancelled", "CancelToken", "Job",
            "Lane", "Progress", "WorkerPool", "WorkerSlot", "abandoned_lanes",
-           "app_thread_is_current", "close_all_pools", "lower_thread_priority", "one_line",
+           "app_thread_is_current", "close_all_pools", "expected", "lower_thread_priority",
+           "one_line",
            "shutdown_budget_s"]

@@ -15,15 +15,18 @@ def test_enroll_identify_roundtrip(tmp_path):
     m = g.identify(np.array([[0.9, 0.1, 0], [0, 0.95, 0.1], [0, 0, 1.0]]))
     assert [x.name for x in m] == ["ann", "bob", "unknown"]
     assert m[2].nearest in ("ann", "bob") and m[2].distance > 0.6
-    g.enroll("ann", np.array([0.5, 0.5, 0]))  # re-enroll replaces
-    assert g.names == ["ann", "bob"]
+    assert g.enroll("ann", np.array([0.5, 0.5, 0])) == 2  # enrolling again adds a face
+    assert g.names == ["ann", "bob"] and g.count("ann") == 2 and len(g.embeddings) == 3
     p = tmp_path / "people.json"
     g.save(p)
     assert b"pickle" not in p.read_bytes()
     h = Gallery.load(p, expect_model="toy-3d")
-    assert h.names == g.names and np.allclose(h.embeddings, g.embeddings)
+    assert h.names == g.names and h.owner == [0, 0, 1]  # saved person by person
+    for n in g.names:
+        assert np.allclose(h.embeddings[h.rows(n)], g.embeddings[g.rows(n)])
     h.remove("bob")
-    assert h.names == ["ann"]
+    assert h.names == ["ann"] and h.count("ann") == 2 and h.owner == [0, 0]
+    assert h.enroll("ann", np.array([0, 0, 1.0]), replace=True) == 1
 
 
 def test_refuses_other_embedder_and_bad_files(tmp_path):

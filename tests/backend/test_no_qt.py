@@ -41,5 +41,6 @@ def test_task_modules_import_without_torch():
         "import faceinspector.backend.embeddings, faceinspector.backend.evaluate\n"
         "import faceinspector.backend.probe, faceinspector.backend.gallery\n"
         "import faceinspector.backend.triplets, faceinspector.backend.datasets\n"
+        "import faceinspector.backend.saliency\n"
         "print('torch' in sys.modules)\n")
     assert lines[-1] == "False"

@@ -62,6 +62,8 @@ def test_morph_scrub_traverse_export(qtbot, make_window, one_photo, tmp_path):
     win.docks["morph"].raise_()
     photos = win.photos
     qtbot.waitUntil(lambda: photos.model.rowCount() == 1 and not photos.busy, timeout=90_000)
+    qtbot.waitUntil(lambda: m.ref is not None, timeout=20_000)  # the largest face first
+    photos.select_face(0)
     qtbot.waitUntil(lambda: m.ref is not None and m.ref.index == 0, timeout=20_000)
     assert m.boxes["A"].button.isEnabled()
 

@@ -105,17 +105,27 @@ def test_exported_csv_matches_the_plotted_lines(qtbot, make_window, one_photo, t
                 [np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)])
     assert set(plotted) == set(table)
     assert {k[1].split(":")[0] for k in plotted} == {"dlib-gender", other}
-    for key, xy in plotted.items():
-        np.testing.assert_array_equal(np.array(table[key]), xy, err_msg=str(key))
+    for key, xy in plotted.items():  # the CSV rounds to 6 significant digits
+        np.testing.assert_allclose(np.array(table[key]), xy, rtol=1e-5, atol=1e-6,
+                                   err_msg=str(key))
+    # every row says what it is: photo, face, template, border, slider state
+    assert {r["photo"] for r in rows} == {one_photo.name}
+    assert {r["face"] for r in rows} == {str(probe.ref.index + 1)}
+    assert {r["template"] for r in rows} == {"each model's own"}
+    assert {r["slider_dx"] for r in rows} == {"0"} and {r["slider_scale"] for r in rows} == {"1"}
+    # the invariance metrics of both models, and a heat map of every model
+    metric_rows = {(r["model"], r["parameter"]) for r in rows if r["section"] == "metrics"}
+    assert {("dlib-gender", "consistency"), (other, "ekld")} <= metric_rows
+    assert {r["model"] for r in rows if r["section"] == "heatmap"} == {"dlib-gender", other}
 
     # the heat map: the image shown == the grid in the CSV, flips included
-    heat_rows = [r for r in rows if r["section"] == "heatmap"]
+    heat_rows = [r for r in rows if r["section"] == "heatmap" and r["model"] == "dlib-gender"]
     image = [im for ax in fig.axes for im in ax.get_images()][0]
     shown_grid = np.asarray(image.get_array(), float)
     k = shown_grid.shape[0]
     assert len(heat_rows) == k * k == 21 * 21
     grid = np.array([float(r["probability"]) for r in heat_rows]).reshape(k, k)
-    np.testing.assert_array_equal(grid, shown_grid)
+    np.testing.assert_allclose(grid, shown_grid, rtol=1e-5, atol=1e-6)
     flips = np.array([int(r["top1_flipped"]) for r in heat_rows]).reshape(k, k)
     np.testing.assert_array_equal(flips.astype(bool), probe.heat_flips)
     offsets = np.array([float(r["dx"]) for r in heat_rows[:k]])
@@ -123,6 +133,12 @@ def test_exported_csv_matches_the_plotted_lines(qtbot, make_window, one_photo, t
 
     png = probe.export_png(tmp_path / "probe.png")
     assert png and (tmp_path / "probe.png").stat().st_size > 20_000
+    from faceinspector.gui.panes.probe.parts import caption
+
+    line = caption(probe.export_context(), probe.model_ids)  # written under the figure
+    assert line.startswith(f"{one_photo.name}, face {probe.ref.index + 1} · template each "
+                           "model's own · border reflect · models dlib-gender, ")
+    assert "sliders dx +0, dy +0, +0°, ×1.00" in line
 
     # markers follow the sliders without recomputing or fully redrawing anything
     qtbot.waitUntil(lambda: probe.canvas.settled, timeout=30_000)  # redrawn after the export

@@ -46,7 +46,7 @@ def two_photos(demo_paths, tmp_path):
 def loaded(qtbot, win, n: int) -> None:
     photos = win.photos
     qtbot.waitUntil(lambda: photos.model.rowCount() == n and not photos.busy, timeout=90_000)
-    qtbot.waitUntil(lambda: photos.face_index == 0, timeout=20_000)
+    qtbot.waitUntil(lambda: photos.face_index >= 0, timeout=20_000)  # the default face
 
 
 def test_fill_the_slots_and_read_the_numbers(qtbot, make_window, two_photos):
@@ -64,16 +64,16 @@ def test_fill_the_slots_and_read_the_numbers(qtbot, make_window, two_photos):
 
     # A: the face selected in the Photos pane (button); P: the same face dragged from the Crops
     # pane; N: a face of the other photo dragged from the faces list (re-read from disk)
-    selected = win.photos.current_item().path, 0
+    selected = win.photos.current_item().path, win.photos.face_index
     t.put_buttons["A"].click()
     row_same = next(i for i, fe in enumerate(t.matrix_faces)
                     if (fe.key[0], fe.key[1]) == (str(selected[0]), selected[1]))
-    row_other = next(i for i, fe in enumerate(t.matrix_faces)
-                     if fe.key[0] != str(selected[0]))
+    others = [i for i, fe in enumerate(t.matrix_faces) if fe.key[0] != str(selected[0])]
+    row_other = max(others, key=lambda i: t.matrix[row_same, i])  # clearly someone else
     assert win.crops.drag_mime() is not None
     assert read_face_mime(win.crops.drag_mime()) == (str(selected[0]), selected[1])
     drop_face(t.slot_views["P"], win.crops.drag_mime())
-    assert read_face_mime(win.photos.view.face_mime(0)) == (str(selected[0]), 0)
+    assert read_face_mime(win.photos.view.face_mime(0)) == (str(selected[0]), 0)  # any face
     drop_face(t.slot_views["N"], t.faces_list.mimeData([t.faces_list.item(row_other)]))
     assert t.slots["P"].key == t.matrix_faces[row_same].key
     qtbot.waitUntil(lambda: "loss" in t.numbers.get("raw", {}), timeout=30_000)
@@ -106,8 +106,9 @@ def test_fill_the_slots_and_read_the_numbers(qtbot, make_window, two_photos):
     t.set_margin(2.0 if t.numbers["aligned"]["an"] < 1.5 else 1.0)
     check("l2", t.margin)
     assert t.numbers["aligned"]["loss"] > 0
-    t.metric.setCurrentIndex(t.metric.findData("cosine"))
+    t.metric_box.setCurrentIndex(t.metric_box.findData("cosine"))
     check("cosine", t.margin)
+    qtbot.waitUntil(lambda: not t.order_worker.busy, timeout=10_000)  # reordered (io lane)
     t.set_threshold(0.0)  # nothing is "same" below τ = 0
     assert "different ✗" in t.cells[("ap_ok", "aligned")].text()
 
@@ -170,9 +171,10 @@ def test_verification_on_a_tiny_pairs_file(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: v.preview is not None, timeout=30_000)
     assert v.preview[0][1].shape == (150, 150, 3)
     assert not v.pair_views[1].pixmap().isNull()
-    # another distance: no model runs, same pairs
-    v.metric.setCurrentIndex(v.metric.findData("cosine"))
-    assert v.result.metric == "cosine" and v.result.report.n_pairs == 12
+    # another distance: no model runs (its intervals are computed on the io lane), same pairs
+    v.metric_box.setCurrentIndex(v.metric_box.findData("cosine"))
+    qtbot.waitUntil(lambda: v.result.metric == "cosine", timeout=30_000)
+    assert v.result.report.n_pairs == 12
     # export
     assert v.export_csv(tmp_path / "pairs.csv") == 12
     rows = list(csv.DictReader(open(tmp_path / "pairs.csv", encoding="utf-8")))
@@ -200,8 +202,10 @@ def test_gallery_enroll_identify_save_load_and_refusal(qtbot, make_window, one_p
     g.enroll_button.click()
     qtbot.waitUntil(lambda: g.gallery.names == ["Alice"], timeout=30_000)
     qtbot.waitUntil(lambda: len(g.matches) == n_faces, timeout=30_000)
-    assert g.matches[0].name == "Alice" and g.matches[0].distance < 1e-3
-    assert g.found.count() == n_faces and g.found.item(0).text().startswith("face #1: Alice")
+    k = win.photos.face_index  # the selected (default) face was enrolled
+    assert g.matches[k].name == "Alice" and g.matches[k].distance < 1e-3
+    assert g.found.count() == n_faces
+    assert g.found.item(k).text().startswith(f"face #{k + 1}: Alice")
     assert g.photo.pixmap() is not None and not g.photo.pixmap().isNull()
     assert not g.embedder.isEnabled()  # a gallery is bound to its embedder
 
@@ -211,7 +215,7 @@ def test_gallery_enroll_identify_save_load_and_refusal(qtbot, make_window, one_p
     assert g.gallery.names == []
     g.load(path)
     qtbot.waitUntil(lambda: g.gallery.names == ["Alice"], timeout=10_000)
-    qtbot.waitUntil(lambda: len(g.matches) == n_faces and g.matches[0].name == "Alice",
+    qtbot.waitUntil(lambda: len(g.matches) == n_faces and g.matches[k].name == "Alice",
                     timeout=30_000)
     assert g.gallery.model_id == "dlib-resnet"
 

@@ -174,7 +174,12 @@ def test_next_previous_and_remove(qtbot, make_window, demo_paths, tmp_path):
     win = make_window(paths, models=())
     photos = win.photos
     qtbot.waitUntil(lambda: photos.model.rowCount() == 2 and not photos.busy, timeout=90_000)
-    qtbot.waitUntil(lambda: photos.face_index == 0, timeout=10_000)
+    # the first face selected is the largest, most central one (issue 18), not face 0
+    first = photos.model.items[0]
+    qtbot.waitUntil(lambda: photos.face_index == first.main_face, timeout=10_000)
+    largest = max(range(len(first.faces)), key=lambda i: first.faces[i].width)
+    assert first.main_face == largest != 0  # sample1: the man in the middle
+    photos.select_face(0)
     n0 = len(photos.model.items[0].faces)
     for i in range(1, n0):
         win.act_next.trigger()
@@ -222,6 +227,12 @@ def test_add_user_model(qtbot, make_window, one_photo, tmp_path):
     r = win.predictions.results["user:tiny"]
     assert not r.error and r.raw.labels == ("yes", "no")
     assert r.aligned.crop.pixels.shape == (48, 48, 3)
+    # remembered for the next start; removed again (the backend is shared by later tests)
+    from PySide6.QtCore import QSettings
+
+    assert str(path) in (QSettings().value("models/user") or [])
+    win.predictions.user_models.remove("user:tiny", confirm=False)
+    qtbot.waitUntil(lambda: "user:tiny" not in win.predictions.cards, timeout=30_000)
 
 
 def test_list_model_roles(qapp):

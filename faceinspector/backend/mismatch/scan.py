@@ -1,7 +1,8 @@
 """Scanning a collection: one pass over its images, one row of attributes per image.
 
 Each image is read once (one photo in memory at a time), its faces come from the persistent
-face store when the file was seen before (:mod:`~faceinspector.backend.facestore`), the central
+face store when the file was seen before (:mod:`~faceinspector.backend.facestore`; the loop and
+the batching are shared, :mod:`~faceinspector.backend.stream`), the central
 face's geometry and the photometry of face and image are measured
 (:mod:`~faceinspector.backend.attributes`), the face's dlib chip is embedded in batches, and --
 when a model is given -- the model's input is cut in every way being compared (the image as
@@ -17,28 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import align, images
+from .. import align
 from ..attributes import NAMES, image_attributes
-from ..facestore import FaceStore, default_store, detector_kind, file_key
+from ..facestore import FaceStore, default_store
 from ..photos import MeanLandmarks, central_face
+from ..stream import AS_GIVEN, BATCH, Batcher, iter_detected, option_pixels, whole_image_matrix
 from ..tasks import CancelToken, Progress, check
 
-#: the option name of the image fed to a model as it is (resized, no alignment)
-AS_GIVEN = "as given"
-BATCH = 64
 #: side of the mean image (every image squeezed to this square, so positions are fractions)
 MEAN_SIDE = 128
-
-
-def whole_image_matrix(width: int, height: int, size, fraction: float = 1.0) -> np.ndarray:
-    """Photo -> chip matrix of the image as given: the largest centred box with the chip's
-    aspect ratio (times ``fraction``), scaled onto the chip -- what feeding a photo to a model
-    without aligning it does. No rotation, no landmarks."""
-    w, h = size
-    bw = min(width, height * w / h) * fraction
-    s = w / bw
-    return np.array([[s, 0.0, (w - 1) / 2 - s * (width - 1) / 2],
-                     [0.0, s, (h - 1) / 2 - s * (height - 1) / 2]])
 
 
 @dataclass(frozen=True)
@@ -100,32 +88,6 @@ def _squeezed(pixels: np.ndarray) -> np.ndarray:
     return cv2.resize(pixels, (MEAN_SIDE, MEAN_SIDE), interpolation=cv2.INTER_AREA)
 
 
-class _Batcher:
-    """Collects chips per key and runs a model on each full batch."""
-
-    def __init__(self, backend, model_id: str, n: int):
-        self.backend, self.model_id = backend, model_id
-        self.pending: dict[str, list] = {}
-        self.out: dict[str, np.ndarray | None] = {}
-        self.n = n
-
-    def add(self, key: str, row: int, chip: np.ndarray) -> None:
-        self.pending.setdefault(key, []).append((row, chip))
-        if len(self.pending[key]) >= BATCH:
-            self.flush(key)
-
-    def flush(self, key: str | None = None) -> None:
-        for k in ([key] if key else list(self.pending)):
-            items = self.pending.pop(k, [])
-            if not items:
-                continue
-            res = self.backend.run_model(self.model_id, np.stack([c for _, c in items]))
-            arr = res.embeddings if res.embeddings is not None else res.probs
-            if self.out.get(k) is None:
-                self.out[k] = np.full((self.n, arr.shape[1]), np.nan, np.float32)
-            self.out[k][[r for r, _ in items]] = arr
-
-
 def scan(backend, paths, *, name: str = "collection", source: str = "",
          embedder: str | None = "dlib-resnet", fix: FixSpec | None = None,
          store: FaceStore | None = None, cancel: CancelToken | None = None):
@@ -134,7 +96,6 @@ def scan(backend, paths, *, name: str = "collection", source: str = "",
     t0 = time.perf_counter()
     paths = [Path(p) for p in paths]
     store = default_store() if store is None else store
-    kind = detector_kind(backend)
     table = Table(name, source)
     rows: list[dict] = []
     lms: list[np.ndarray] = []
@@ -148,7 +109,7 @@ def scan(backend, paths, *, name: str = "collection", source: str = "",
             emb_chip = align.resolve_chip(backend.model(embedder).spec)
         except Exception as exc:  # noqa: BLE001 - the attributes go on without embeddings
             notes.append(f"no embeddings ({embedder}: {' '.join(str(exc).split())})")
-    embed = _Batcher(backend, embedder, n) if emb_chip is not None else None
+    embed = Batcher(backend, embedder, n) if emb_chip is not None else None
     model = spec = None
     chips = {}
     if fix is not None:
@@ -156,25 +117,18 @@ def scan(backend, paths, *, name: str = "collection", source: str = "",
         spec = model.spec
         for opt, name_ in zip(fix.options, fix.option_names()):
             chips[name_] = None if opt == AS_GIVEN else align.resolve_chip(spec, opt)
-    predict = _Batcher(backend, fix.model_id, n) if fix is not None else None
+    predict = Batcher(backend, fix.model_id, n) if fix is not None else None
     means = MeanLandmarks()
     mean_sum = np.zeros((MEAN_SIDE, MEAN_SIDE, 3), np.float64)
     yield Progress(0, n, f"Scanning {name}", name)
-    for i, path in enumerate(paths):
+    for i, item in enumerate(iter_detected(backend, paths, store)):
         check(cancel)
-        try:
-            photo = images.load_photo(path)
-        except images.ImageError as exc:
-            table.errors.append((str(path), " ".join(str(exc).split())))
+        path, photo, faces = item.path, item.photo, item.faces
+        if item.error:
+            table.errors.append((str(path), item.error))
             yield Progress(i + 1, n, path.name, name)
             continue
-        key = file_key(path)
-        faces = store.get_faces(key, kind)
-        if faces is None:
-            faces = tuple(backend.detect(photo).faces)
-            store.put_faces(key, kind, faces)
-        else:
-            table.cached += 1
+        table.cached += int(item.cached)
         face = central_face(faces, photo.width, photo.height)
         row = len(rows)
         rows.append(image_attributes(photo.pixels, faces, face, path))
@@ -189,12 +143,7 @@ def scan(backend, paths, *, name: str = "collection", source: str = "",
         if predict is not None:
             use = means.face_or_fallback(face, photo.width, photo.height)
             for opt, chip in chips.items():
-                if chip is None:
-                    m = whole_image_matrix(photo.width, photo.height, spec.size)
-                    pix = align.warp_crop(photo.pixels, m, spec.size)
-                else:
-                    pix = chip.crop(photo.pixels, use).pixels
-                predict.add(opt, row, pix)
+                predict.add(opt, row, option_pixels(photo, use, chip, spec.size))
         yield Progress(i + 1, n, path.name, name)
     m = len(rows)
     table.values = {k: np.array([r[k] for r in rows], np.float64) for k in NAMES}
@@ -219,4 +168,4 @@ def scan(backend, paths, *, name: str = "collection", source: str = "",
     return table
 
 
-__all__ = ["AS_GIVEN", "MEAN_SIDE", "FixSpec", "Table", "scan", "whole_image_matrix"]
+__all__ = ["AS_GIVEN", "BATCH", "MEAN_SIDE", "FixSpec", "Table", "scan", "whole_image_matrix"]

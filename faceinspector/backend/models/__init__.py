@@ -69,8 +69,13 @@ def cards() -> list[ModelCard]:
     return [card(m) for m in REGISTRY]
 
 
-def load(model_id: str, device="cpu") -> FaceModel:
-    return model_class(model_id)(device=device)
+def load(model_id: str, device="cpu", engine: str | None = None) -> FaceModel:
+    """Build ``model_id`` on ``device``, its network on the engine
+    :func:`faceinspector.backend.engines.choose` picks (``engine``: "auto", "torch", "onnx";
+    None: ``$FACEINSPECTOR_ENGINE`` or "auto")."""
+    model = model_class(model_id)(device=device)
+    model.set_engine(engine)
+    return model
 
 
 __all__ = ["ChipSpec", "FaceModel", "ModelCard", "ModelOutput", "REGISTRY", "card", "cards",

@@ -7,6 +7,7 @@ same detection for every model (DESIGN.md rule 7).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,9 +72,55 @@ class FaceModel:
     spec: ChipSpec
     licence: str = ""
     source: str = ""
+    #: the engine :meth:`run_net` uses: "torch" (the port), or "onnx" after :meth:`set_engine`
+    engine: str = "torch"
+    #: why the requested engine is not the one in use ("" when it is)
+    engine_note: str = ""
+    #: rows per ONNX Runtime call (None: the whole batch); chunks run in parallel lanes
+    onnx_chunk: int | None = 16
+    _ort = None
+    _requested_engine: str | None = None
 
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
+        self._ort = None
+        self._requested_engine: str | None = None
+
+    def onnx_file(self):
+        """The ONNX file of this model's network (``run_net``'s input and outputs), exported
+        on first use; None when the model has none (then it runs on torch)."""
+        return None
+
+    def set_engine(self, engine: str | None = None) -> str:
+        """Run the network on ``engine`` ("auto", "torch", "onnx"; None: ``$FACEINSPECTOR_ENGINE``
+        or "auto", see :func:`faceinspector.backend.engines.choose`); returns the engine in
+        use. An ONNX file that cannot be made or does not match the port leaves torch in use
+        (:attr:`engine_note` says why)."""
+        from .. import engines
+
+        self._requested_engine = engine
+        self._ort, self.engine, self.engine_note = None, "torch", ""
+        if engines.choose(self.id, str(self.device), engine) != "onnx":
+            return self.engine
+        try:
+            path = self.onnx_file()
+        except Exception as exc:  # noqa: BLE001 - the torch port still works
+            self.engine_note = f"{self.id}: no ONNX file ({' '.join(str(exc).split())})"
+            return self.engine
+        if path is None:
+            self.engine_note = f"{self.id}: no ONNX file; torch is used"
+            return self.engine
+        self._ort = engines.OrtNet(path, self.id, chunk=self.onnx_chunk)
+        self.engine = "onnx"
+        return self.engine
+
+    def run_net(self, x: torch.Tensor):
+        """The network on normalised chips: ``self.net(x)``, or its ONNX file through ONNX
+        Runtime (same outputs, as CPU tensors)."""
+        if self._ort is None:
+            return self.net(x)
+        outs = [torch.from_numpy(o) for o in self._ort.run(x.detach().cpu().numpy())]
+        return outs[0] if len(outs) == 1 else tuple(outs)
 
     @classmethod
     def unavailable_reason(cls) -> str:
@@ -84,6 +131,8 @@ class FaceModel:
         self.device = torch.device(device)
         for m in self.modules():
             m.to(self.device)
+        if self._requested_engine is not None or self._ort is not None:
+            self.set_engine(self._requested_engine)  # CUDA: torch; back on CPU: the table
         return self
 
     def modules(self) -> list[torch.nn.Module]:
@@ -92,6 +141,35 @@ class FaceModel:
 
     def forward(self, x: torch.Tensor):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    # --- where the model looks (issue 19: backend/saliency.py) ------------------------------
+
+    #: named layers for saliency and the feature-map view: display name -> dotted path of a
+    #: torch module from this object (``"net.conv4"``, ``"net.blocks.3"``), input to output
+    layer_paths: dict[str, str] = {}
+    #: the layer Grad-CAM uses unless told otherwise ("" = the last of :meth:`layers`)
+    saliency_layer: str = ""
+    #: layers whose output the network passes through a ReLU before anything else reads it;
+    #: saliency and feature maps take them after that ReLU (what the next layer sees)
+    relu_after: tuple[str, ...] = ()
+
+    def layers(self) -> dict[str, torch.nn.Module]:
+        """{name: torch module} of :attr:`layer_paths`, input to output (empty: none known, so
+        only gradient-free occlusion works)."""
+        out = {}
+        for name, path in self.layer_paths.items():
+            obj = self
+            for part in path.split("."):
+                obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
+            out[name] = obj
+        return out
+
+    def torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The torch network on normalised chips, differentiable: (N, C) class probabilities
+        (classifiers) or (N, D) embeddings (embedders). Saliency runs this, never another
+        engine (it needs gradients); the default is :meth:`forward`'s first tensor."""
+        out = self.forward(x)
+        return out[0] if isinstance(out, (tuple, list)) else out
 
     @torch.inference_mode()
     def predict(self, chips: torch.Tensor | np.ndarray) -> ModelOutput:
@@ -137,8 +215,37 @@ class FaceApiModel(FaceModel):
         from .tfjs import load_faceapi
 
         super().__init__(device)
+        #: the weight files the network is built from (the ONNX export is named by them)
+        self._sources: list = []
+        if manifest is None and weights is None:
+            from .. import assets
+
+            self._sources = [assets.path("face-api", f"model/{self._model}{suffix}")
+                             for suffix in ("-weights_manifest.json", ".bin")]
+        elif manifest is not None and weights is not None and not isinstance(weights, Mapping):
+            self._sources = [manifest, weights]
         w = load_faceapi(self._model, manifest, weights)
         try:
             self.net = self._net_cls(w).eval().to(self.device)
         except KeyError as exc:
             raise ValueError(f"{self._model} weights lack tensor {exc}") from exc
+
+    def onnx_file(self):
+        """The port exported to ONNX (batch axis dynamic), cached in the face-api pack's
+        folder under the sha256 of the weight files; None for weights given as arrays."""
+        from .. import engines
+
+        if not self._sources:
+            return None
+        w, h = self.spec.size
+
+        def build():
+            rng = np.random.default_rng(0)
+            examples = [rng.uniform(-0.5, 0.5, (n, 3, h, w)).astype(np.float32) for n in (4, 1)]
+            return self.net.cpu(), examples, None
+
+        try:
+            return engines.cached_export("face-api", self._model, self._sources, build,
+                                         tolerance=1e-4)
+        finally:
+            self.net.to(self.device)

@@ -239,6 +239,11 @@ class _DemoCNNModel(_DemoModel):
     def modules(self) -> list[nn.Module]:
         return [self.net]
 
+    def layers(self) -> dict[str, nn.Module]:
+        """Saliency (issue 19): each conv block's ReLU, ``block1`` ... (the last: 8x9 maps)."""
+        relus = [m for m in self.net.features if isinstance(m, nn.ReLU)]
+        return {f"block{i}": m for i, m in enumerate(relus, 1)}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.softmax(self.net(x.contiguous()), dim=1)
 
@@ -288,6 +293,22 @@ class CelebaEmbeddingHead(_DemoModel):
 
     def modules(self) -> list[nn.Module]:
         return [self.net, *self.embedder.modules()]
+
+    def layers(self) -> dict[str, nn.Module]:
+        """Saliency (issue 19): the embedder's layers (the head has no spatial ones)."""
+        return self.embedder.layers()
+
+    @property
+    def saliency_layer(self) -> str:
+        return self.embedder.saliency_layer
+
+    @property
+    def relu_after(self) -> tuple[str, ...]:
+        return self.embedder.relu_after
+
+    def torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The torch embedder and head (saliency needs gradients), whatever the engine."""
+        return F.softmax(self.net(self.embedder.torch_forward(x)), dim=1)
 
     def forward(self, x: torch.Tensor):
         emb = self.embedder.forward(x)

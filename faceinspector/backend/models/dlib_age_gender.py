@@ -378,8 +378,20 @@ class _DlibOnnxModel(FaceModel):
     #: ~1.7x faster in chunks of 32 than in one call); results do not depend on it beyond
     #: float32 rounding
     cpu_chunk = 32
+    onnx_chunk = 32
+
+    def onnx_file(self) -> Path:
+        """The pack's own ONNX graph: the port reads its weights from it and matches it to
+        float rounding (``tests/backend/test_dlib_age_gender.py``)."""
+        return self.path
+
+    def torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The torch port itself (saliency needs its gradients), whatever the engine."""
+        return self.net(x.contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._ort is not None:
+            return self.run_net(x)
         # uint8 HWC chips arrive as a permuted (channels-last) view; PyTorch's CPU convolutions
         # ran such tensors several times slower here (300 vs 24 ms, one age chip), so pack NCHW.
         x = x.contiguous()
@@ -426,6 +438,10 @@ class DlibGender(_DlibOnnxModel):
     spec = _spec(32)
     _file = "gender-v1.onnx"
     _net_cls = DlibGenderNet
+    # saliency (issue 19): conv4 is the last conv before pooling (16x16 maps)
+    layer_paths = {f"conv{i}": f"net.conv{i}" for i in range(1, 5)}
+    saliency_layer = "conv4"
+    relu_after = ("conv1", "conv2", "conv3", "conv4")
 
 
 class DlibAge(_DlibOnnxModel):
@@ -441,6 +457,10 @@ class DlibAge(_DlibOnnxModel):
     spec = _spec(64)
     _file = "age-v1.onnx"
     _net_cls = DlibAgeNet
+    # saliency (issue 19): res2 (7x7) rather than res3, whose 3x3 maps cannot say where
+    layer_paths = {n: f"net.{n}" for n in ("stem", "res1", "down2", "res2", "down3", "res3")}
+    saliency_layer = "res2"
+    relu_after = ("stem",)
 
     def __init__(self, device: str | torch.device = "cpu", path: str | Path | None = None):
         super().__init__(device, path)

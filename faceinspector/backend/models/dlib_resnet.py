@@ -145,6 +145,15 @@ class DlibResNet(FaceApiModel):
     threshold = SAME_PERSON_THRESHOLD
     _model = MODEL
     _net_cls = DlibResNetNet
+    # saliency (issue 19): the last blocks are 4x4 and 2x2; conv128_2 is the last at 8x8
+    layer_paths = {"conv32_down": "net.conv32_down",
+                   **{name: f"net.blocks.{i}" for i, (name, _) in enumerate(_BLOCKS)}}
+    saliency_layer = "conv128_2"
+    relu_after = ("conv32_down",)
+
+    def torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The torch port itself (saliency needs its gradients), whatever the engine."""
+        return self.net(x)
 
     def modules(self) -> list[nn.Module]:
         return [self.net]
@@ -153,7 +162,7 @@ class DlibResNet(FaceApiModel):
         h, w = self.spec.size[1], self.spec.size[0]
         if x.shape[-2:] != (h, w):
             raise ValueError(f"{self.id} expects {w}x{h} chips, got {x.shape[-1]}x{x.shape[-2]}")
-        return self.net(x)
+        return self.run_net(x)
 
     def embed(self, chips: torch.Tensor | np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Chips -> (N, 128) float32 embeddings, in batches of ``batch_size``.

@@ -245,10 +245,22 @@ class FaceApiAgeGender(_FaceApiHead):
     source = "@vladmandic/face-api 1.7.15 model/age_gender_model"
     _model = "age_gender_model"
     _net_cls = AgeGenderNet
+    # saliency (issue 19): TinyXception's blocks; the last is 7x7, right before pooling
+    layer_paths = {n: f"net.features.{n}" for n in (
+        "conv_in", "reduction_block_0", "reduction_block_1")}
+    layer_paths.update({f"main_block_{i}": f"net.features.middle_flow.{i}" for i in range(2)})
+    layer_paths.update({n: f"net.features.{n}" for n in (
+        "exit_reduction_block", "exit_separable_conv")})
+    relu_after = ("conv_in", "exit_separable_conv")
+
+    def torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The torch port's gender probabilities (saliency needs gradients), any engine."""
+        self._check_size(x)
+        return torch.softmax(self.net(x)[1], dim=1)[:, [1, 0]]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self._check_size(x)
-        age, gender_logits = self.net(x)
+        age, gender_logits = self.run_net(x)
         probs = torch.softmax(gender_logits, dim=1)[:, [1, 0]]  # face-api: [male, female]
         return probs, age
 
@@ -272,7 +284,14 @@ class FaceApiExpression(_FaceApiHead):
     source = "@vladmandic/face-api 1.7.15 model/face_expression_model"
     _model = "face_expression_model"
     _net_cls = ExpressionNet
+    # saliency (issue 19): the four dense blocks (56, 28, 14, 7 px)
+    layer_paths = {f"dense{i}": f"net.dense.{i}" for i in range(4)}
+
+    def torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The torch port's probabilities (saliency needs gradients), whatever the engine."""
+        self._check_size(x)
+        return torch.softmax(self.net(x), dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_size(x)
-        return torch.softmax(self.net(x), dim=1)
+        return torch.softmax(self.run_net(x), dim=1)

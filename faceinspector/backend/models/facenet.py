@@ -48,6 +48,11 @@ class FaceNet512(FaceModel):
     spec = ChipSpec(template="raw", size=(160, 160), mean=(127.5,) * 3, std=(128.0,) * 3)
     licence = "MIT (code); weights: see facenet-pytorch / davidsandberg/facenet"
     source = "facenet-pytorch 2.5.3 InceptionResnetV1"
+    # saliency (issue 19): InceptionResnetV1's stages; the last ones are 3x3, repeat_2 is 8x8
+    layer_paths = {n: f"net.{n}" for n in (
+        "conv2d_2b", "conv2d_4b", "repeat_1", "mixed_6a", "repeat_2", "mixed_7a", "repeat_3",
+        "block8")}
+    saliency_layer = "repeat_2"
 
     @classmethod
     def unavailable_reason(cls) -> str:

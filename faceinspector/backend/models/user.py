@@ -1,37 +1,27 @@
-"""The user's own classifier: a TorchScript or ONNX file plus a small JSON sidecar.
+"""The user's own model: a TorchScript or ONNX classifier or embedder plus a JSON sidecar.
 
-The sidecar (``model.json`` beside ``model.pt`` / ``model.onnx``, or given explicitly) says how
-the model wants its input, so FaceInspector can build that crop from any detection::
-
-    {
-      "name": "my-gender-cnn",          # optional, default: the file's stem
-      "labels": ["female", "male"],     # required: one per output
-      "input_size": [64, 64],           # required: width, height (or one int)
-      "template": "celeba",             # optional, default "dlib-chip"; or a template
-                                        # file (*.json, relative to this sidecar)
-      "padding": null,                  # optional template padding override, 0..2
-      "mean": [0.485, 0.456, 0.406],    # optional, on 0..1 RGB unless "pixel_range": 255
-      "std":  [0.229, 0.224, 0.225],    # optional
-      "pixel_range": 1,                 # 1: the model expects RGB/255 before mean/std; 255: raw
-      "output": "logits"                # "logits" (softmax applied) or "probs"
-    }
+The sidecar (``model.json`` beside ``model.pt`` / ``model.onnx``, or given explicitly) says what
+the model does and how it wants its input, so FaceInspector can build that crop from any
+detection; its format is :mod:`faceinspector.backend.sidecar`'s (and the README's "Your own
+model"). A classifier (``"task": "classification"``) returns one score per label; an embedder
+(``"task": "embedding"``) one vector per face, and is offered wherever an embedder is.
 
 Every problem (a missing or invalid sidecar, a file that is not TorchScript/ONNX, an output that
 does not have one value per label, NaN outputs, "probs" outside 0..1) is a
 :class:`UserModelError` with a one-line message. The sidecar may start with a UTF-8 byte-order
-mark (Windows Notepad writes one).
+mark (Windows Notepad writes one). Loading prints nothing (torch's deprecation warnings about
+``torch.jit.load`` are silenced here: the file format is the user's choice).
 """
 
 from __future__ import annotations
 
-import json
-import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import align
+from .. import sidecar as sidecar_format
 from .base import ChipSpec, FaceModel
 
 
@@ -40,7 +30,7 @@ class UserModelError(ValueError):
 
 
 #: the largest sidecar ``padding`` (fraction of the template on each side)
-MAX_PADDING = 2.0
+MAX_PADDING = sidecar_format.MAX_PADDING
 
 
 def _cause(exc: BaseException, limit: int = 500) -> str:
@@ -52,80 +42,35 @@ def _cause(exc: BaseException, limit: int = 500) -> str:
     return text[:150] + " … " + text[-(limit - 155):]
 
 
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _sidecar_path(model_path: Path) -> Path:
-    return model_path.with_suffix(".json")
+    return sidecar_format.sidecar_path(model_path)
 
 
 def read_sidecar(path: Path, model_name: str) -> dict:
-    if not path.is_file():
-        raise UserModelError(
-            f"{model_name} needs a JSON sidecar {path.name} next to it (labels, input_size, "
-            f"template, mean/std); none was found.")
+    """The checked sidecar as the model needs it: name, task, labels, spec, output."""
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM is fine
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserModelError(f"{path.name} is not valid JSON: {exc}") from exc
-    if not isinstance(cfg, dict):
-        raise UserModelError(f"{path.name} must hold a JSON object.")
-    labels = cfg.get("labels")
-    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
-        raise UserModelError(f"{path.name}: 'labels' must be a non-empty list of strings.")
-    size = cfg.get("input_size")
-    if isinstance(size, int):
-        size = [size, size]
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 8 <= v <= 1024
-                                                            for v in size)):
-        raise UserModelError(f"{path.name}: 'input_size' must be [width, height] in 8..1024.")
-    template = cfg.get("template", "dlib-chip")
-    if not isinstance(template, str):
-        raise UserModelError(f"{path.name}: 'template' must be a template name (one of "
-                             f"{', '.join(align.TEMPLATES)}), not {type(template).__name__}.")
-    if align.is_template_file(template):  # a template file, relative to the sidecar
-        t = Path(template).expanduser()
-        template = str(t if t.is_absolute() else path.parent / t)
-    try:
-        align.get_template(template)
-    except KeyError as exc:
-        raise UserModelError(f"{path.name}: {exc.args[0]}") from exc
-    except align.TemplateError as exc:
-        raise UserModelError(f"{path.name}: 'template': {exc}") from exc
-    padding = cfg.get("padding")
-    if padding is not None and not (_number(padding) and 0 <= padding <= MAX_PADDING):
-        raise UserModelError(f"{path.name}: 'padding' must be null or a number from 0 to "
-                             f"{MAX_PADDING:g}, got {padding!r}.")
-    rng = cfg.get("pixel_range", 1)
-    if rng not in (1, 255):
-        raise UserModelError(f"{path.name}: 'pixel_range' must be 1 or 255.")
-    mean = cfg.get("mean", [0.0, 0.0, 0.0])
-    std = cfg.get("std", [1.0, 1.0, 1.0])
-    for key, val in (("mean", mean), ("std", std)):
-        if not (isinstance(val, list) and len(val) == 3 and all(_number(v) for v in val)):
-            raise UserModelError(f"{path.name}: '{key}' must be a list of 3 finite numbers.")
-    if any(v == 0 for v in std):
-        raise UserModelError(f"{path.name}: 'std' must not contain 0.")
-    output = cfg.get("output", "logits")
-    if output not in ("logits", "probs"):
-        raise UserModelError(f"{path.name}: 'output' must be 'logits' or 'probs'.")
-    k = 255.0 / rng  # convert a 0..1 (or 0..255) mean/std to the 0..255 pixels the backend uses
+        cfg = sidecar_format.read(path, model_name)
+    except sidecar_format.SidecarError as exc:
+        raise UserModelError(str(exc)) from None
+    k = 255.0 / cfg["pixel_range"]  # a 0..1 (or 0..255) mean/std -> the backend's 0..255
+    w, h = cfg["input_size"]
     return {
-        "name": str(cfg.get("name") or model_name.rsplit(".", 1)[0]),
-        "labels": tuple(labels),
-        "spec": ChipSpec(template=template, size=(size[0], size[1]),
-                         padding=None if padding is None else float(padding),
-                         mean=tuple(float(m) * k for m in mean),
-                         std=tuple(float(s) * k for s in std)),
-        "output": output,
+        "name": cfg["name"],
+        "task": cfg["task"],
+        "labels": cfg["labels"],
+        "spec": ChipSpec(template=cfg["template"], size=(w, h), padding=cfg["padding"],
+                         mean=tuple(m * k for m in cfg["mean"]),
+                         std=tuple(v * k for v in cfg["std"])),
+        "output": cfg["output"],
     }
 
 
 class UserModel(FaceModel):
-    """A TorchScript (``.pt``/``.pth``/``.torchscript``) or ONNX (``.onnx``) classifier."""
+    """A TorchScript (``.pt``/``.pth``/``.torchscript``) or ONNX (``.onnx``) classifier or
+    embedder."""
 
     task = "classification"
+    dim: int | None = None  # an embedder's embedding size (known once loaded)
 
     def __init__(self, path, sidecar=None, device="cpu"):
         super().__init__(device)
@@ -134,7 +79,9 @@ class UserModel(FaceModel):
             raise UserModelError(f"{path} does not exist or is not a file.")
         cfg = read_sidecar(Path(sidecar) if sidecar else _sidecar_path(path), path.name)
         self.id = f"user:{cfg['name']}"
-        self.title = f"{cfg['name']} (your model)"
+        self.task = cfg["task"]
+        kind = "your embedder" if self.task == "embedding" else "your model"
+        self.title = f"{cfg['name']} ({kind})"
         self.labels = cfg["labels"]
         self.spec = cfg["spec"]
         self.output = cfg["output"]
@@ -149,7 +96,9 @@ class UserModel(FaceModel):
 
     def _load_torchscript(self, path: Path) -> None:
         try:
-            self._module = torch.jit.load(str(path), map_location=self.device).eval()
+            with warnings.catch_warnings():  # "torch.jit.load is deprecated": not the user's
+                warnings.simplefilter("ignore")  # problem here, and never on the terminal
+                self._module = torch.jit.load(str(path), map_location=self.device).eval()
         except Exception as exc:  # torch raises many types for a file that is not TorchScript
             raise UserModelError(
                 f"{path.name} is not a TorchScript model (torch.jit.load failed: "
@@ -164,7 +113,11 @@ class UserModel(FaceModel):
             if (self.device.type == "cuda"
                     and "CUDAExecutionProvider" in ort.get_available_providers()):
                 providers.insert(0, "CUDAExecutionProvider")
-            self._session = ort.InferenceSession(str(path), providers=providers)
+            from ..engines import session_options, threads_now
+
+            # no spin-waiting, threads from the free cores (engines.py's policy)
+            self._session = ort.InferenceSession(str(path), session_options(threads_now()),
+                                                 providers=providers)
         except Exception as exc:
             raise UserModelError(f"{path.name} is not a valid ONNX model: "
                                  f"{_cause(exc)}") from exc
@@ -203,6 +156,15 @@ class UserModel(FaceModel):
                 f"{Path(self.source).name} failed on a (2, 3, {h}, {w}) input — does "
                 f"'input_size' in the sidecar match the model? ({_cause(exc)})"
             ) from exc
+        if self.task == "embedding":
+            if out.ndim != 2 or out.shape[0] != 2 or out.shape[1] < 2:
+                raise UserModelError(
+                    f"{Path(self.source).name} returns shape {tuple(out.shape)} for a batch of "
+                    "2, but an embedder must return (2, D): one vector of D >= 2 values per "
+                    "face.")
+            self.dim = int(out.shape[1])
+            self._check_values(out.float())
+            return
         if tuple(out.shape) != (2, len(self.labels)):
             raise UserModelError(
                 f"{Path(self.source).name} returns shape {tuple(out.shape)} for a batch of 2, but "
@@ -215,7 +177,8 @@ class UserModel(FaceModel):
         if not torch.isfinite(out).all():
             raise UserModelError(f"{name} returned NaN or infinite scores; check the model and "
                                  "the sidecar's 'mean' / 'std'.")
-        if self.output == "probs" and (out.min() < -1e-4 or out.max() > 1 + 1e-4):
+        probs = self.task == "classification" and self.output == "probs"
+        if probs and (out.min() < -1e-4 or out.max() > 1 + 1e-4):
             raise UserModelError(f"{name} returned values outside 0..1 ({float(out.min()):.3g} "
                                  f"to {float(out.max()):.3g}) but the sidecar says 'output': "
                                  "'probs'; use 'logits' if they are scores before softmax.")
@@ -223,9 +186,11 @@ class UserModel(FaceModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self._raw(x).float()
         self._check_values(out)
+        if self.task == "embedding":
+            return out
         return out.softmax(dim=1) if self.output == "logits" else out
 
 
 def load_user_model(path, sidecar=None, device="cpu") -> UserModel:
-    """Load a user's TorchScript/ONNX classifier with its sidecar (raises UserModelError)."""
+    """Load a user's TorchScript/ONNX model with its sidecar (raises UserModelError)."""
     return UserModel(path, sidecar=sidecar, device=device)

@@ -19,6 +19,8 @@ FORMAT = "faceinspector-vae/1"
 #: / 12); a damaged or hostile header must not drive a huge allocation
 MAX_LATENT_DIM = 2048
 MAX_FILTERS = 256
+#: the most residual blocks per scale (``blocks``, issue 20; older checkpoints have none: 0)
+MAX_BLOCKS = 8
 
 
 class CheckpointError(ValueError):
@@ -138,6 +140,15 @@ def check_config(meta: dict, name: str) -> tuple[str, int, int]:
     return out[0], out[1], out[2]
 
 
+def check_blocks(meta: dict, name: str) -> int:
+    """``blocks`` from checkpoint metadata (0 when absent: the 6.S191 network), checked."""
+    v = meta.get("blocks", 0)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_BLOCKS:
+        raise CheckpointError(f"{name}: field 'blocks' must be a whole number from 0 to "
+                              f"{MAX_BLOCKS}, got {v!r}")
+    return v
+
+
 def load_checkpoint(path, device="cpu", with_state: bool = False):
     """Load a checkpoint: the model (eval mode, on ``device``) with ``model.meta`` set.
 
@@ -157,12 +168,13 @@ def load_checkpoint(path, device="cpu", with_state: bool = False):
     name = path.name
     meta = read_metadata(path)
     arch, latent_dim, n_filters = check_config(meta, name)
+    blocks = check_blocks(meta, name)
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as exc:
         raise CheckpointError(f"{name}: its tensors cannot be read "
                               f"({' '.join(str(exc).split())})") from None
-    model = build_model(arch, latent_dim, n_filters)
+    model = build_model(arch, latent_dim, n_filters, blocks)
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     bad = next((k for k, v in weights.items()
                 if v.is_floating_point() and not torch.isfinite(v).all()), None)
@@ -174,7 +186,8 @@ def load_checkpoint(path, device="cpu", with_state: bool = False):
     except RuntimeError as exc:
         first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
         raise CheckpointError(f"{name}: its weights do not fit a {arch} with latent_dim "
-                              f"{latent_dim}, n_filters {n_filters} ({first})") from None
+                              f"{latent_dim}, n_filters {n_filters}, blocks {blocks} "
+                              f"({first})") from None
     model.meta = meta
     model.to(pick_device(device)).eval()
     if not with_state:
@@ -206,6 +219,7 @@ def default_checkpoint(device="cpu"):
     return load_checkpoint(default_checkpoint_path(), device)
 
 
-__all__ = ["FORMAT", "MAX_FILTERS", "MAX_LATENT_DIM", "CheckpointError", "check_config",
+__all__ = ["FORMAT", "MAX_BLOCKS", "MAX_FILTERS", "MAX_LATENT_DIM", "CheckpointError",
+           "check_blocks", "check_config",
            "default_checkpoint", "default_checkpoint_path", "load_checkpoint",
            "read_metadata", "save_checkpoint", "temp_name"]

@@ -7,6 +7,12 @@
   sigmoid so pixels come out in [0, 1];
 * loss per image: ``kl_weight * KL(q(z|x) || N(0, I)) + mean |x - x_hat|`` (L1); the DB-VAE adds
   binary cross-entropy on ``z0`` and applies the VAE term to faces only.
+
+``blocks >= 1`` (issue 20) selects a wider residual design instead (:func:`_res_encoder`,
+:func:`_res_decoder`): stride-2 4x4 convolutions with n, 2n, 4n, 4n filters, ``blocks``
+residual blocks at each of 32, 16, 8 and 4 px, the 4x4x4n map straight to mu / log-variance;
+the decoder mirrors it (transposed 4x4 convolutions, residual blocks, a 3x3 convolution to RGB
+and a sigmoid). ``blocks = 0`` is the 6.S191 network above, so every older checkpoint loads.
 """
 
 from __future__ import annotations
@@ -19,22 +25,70 @@ from torch import nn
 CHIP_SIZE = 64
 
 
+class ResBlock(nn.Module):
+    """``x + conv(relu(conv(relu(x))))`` (3x3, same width); with batch norm before each ReLU
+    in the encoder (``norm=True``)."""
+
+    def __init__(self, c: int, norm: bool):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for _ in range(2):
+            layers += ([nn.BatchNorm2d(c)] if norm else []) + [nn.ReLU(),
+                                                               nn.Conv2d(c, c, 3, 1, 1)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _widths(n: int) -> list[int]:
+    return [n, 2 * n, 4 * n, 4 * n]  # at 32, 16, 8, 4 px
+
+
+def _res_encoder(n: int, blocks: int, out: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    c_in = 3
+    for c in _widths(n):
+        layers += [nn.Conv2d(c_in, c, 4, 2, 1), nn.ReLU(), nn.BatchNorm2d(c)]
+        layers += [ResBlock(c, True) for _ in range(blocks)]
+        c_in = c
+    return nn.Sequential(*layers, nn.ReLU(), nn.Flatten(), nn.Linear(c_in * 16, out))
+
+
+def _res_decoder(n: int, blocks: int, latent_dim: int) -> nn.Sequential:
+    w = _widths(n)[::-1]  # 4, 8, 16, 32 px
+    layers: list[nn.Module] = [nn.Linear(latent_dim, w[0] * 16), nn.ReLU(),
+                               nn.Unflatten(1, (w[0], 4, 4))]
+    for i, c in enumerate(w):
+        layers += [ResBlock(c, False) for _ in range(blocks)]
+        c_out = w[i + 1] if i + 1 < len(w) else c
+        layers += [nn.ConvTranspose2d(c, c_out, 4, 2, 1), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Conv2d(w[-1], 3, 3, 1, 1), nn.Sigmoid())
+
+
 class VAE(nn.Module):
     """The 6.S191 64x64 VAE. ``forward`` takes float ``(N, 3, 64, 64)`` in [0, 1].
 
     Parameters
     ----------
     latent_dim : size of z (100).
-    n_filters : base filter count; the encoder uses 1, 2, 4, 6 times it (12-24-48-72).
+    n_filters : base filter count; the encoder uses 1, 2, 4, 6 times it (12-24-48-72), the
+        residual design 1, 2, 4, 4 times it.
+    blocks : 0: the 6.S191 network; N >= 1: the residual design with N blocks per scale.
     """
 
     arch = "vae"
     n_extra = 0  # extra encoder outputs before mu/logvar (the DB-VAE's face logit)
 
-    def __init__(self, latent_dim: int = 100, n_filters: int = 12):
+    def __init__(self, latent_dim: int = 100, n_filters: int = 12, blocks: int = 0):
         super().__init__()
-        self.latent_dim, self.n_filters = int(latent_dim), int(n_filters)
+        self.latent_dim, self.n_filters, self.blocks = int(latent_dim), int(n_filters), int(blocks)
         n = self.n_filters
+        self.meta: dict = {}
+        if self.blocks:
+            self.encoder = _res_encoder(n, self.blocks, 2 * self.latent_dim + self.n_extra)
+            self.decoder = _res_decoder(n, self.blocks, self.latent_dim)
+            return
         self.encoder = nn.Sequential(
             nn.Conv2d(3, n, 5, 2, 2), nn.ReLU(), nn.BatchNorm2d(n),
             nn.Conv2d(n, 2 * n, 5, 2, 2), nn.ReLU(), nn.BatchNorm2d(2 * n),
@@ -50,7 +104,6 @@ class VAE(nn.Module):
             nn.ConvTranspose2d(2 * n, n, 5, 2, 2, output_padding=1), nn.ReLU(),
             nn.ConvTranspose2d(n, 3, 5, 2, 2, output_padding=1), nn.Sigmoid(),
         )
-        self.meta: dict = {}
 
     def encode(self, x: torch.Tensor):
         """-> ``(mu, logvar, logit)``; ``logit`` is None for the plain VAE."""
@@ -77,8 +130,11 @@ class VAE(nn.Module):
         return out
 
     def config(self) -> dict:
-        return {"architecture": self.arch, "latent_dim": self.latent_dim,
-                "n_filters": self.n_filters, "input_size": [CHIP_SIZE, CHIP_SIZE]}
+        out = {"architecture": self.arch, "latent_dim": self.latent_dim,
+               "n_filters": self.n_filters, "input_size": [CHIP_SIZE, CHIP_SIZE]}
+        if self.blocks:  # older checkpoints have no such key: 0
+            out["blocks"] = self.blocks
+        return out
 
 
 class DBVAE(VAE):
@@ -88,12 +144,16 @@ class DBVAE(VAE):
     n_extra = 1
 
 
-def build_model(architecture: str = "vae", latent_dim: int = 100, n_filters: int = 12) -> VAE:
-    """A fresh ``"vae"`` or ``"dbvae"`` (weights from torch's current RNG)."""
+def build_model(architecture: str = "vae", latent_dim: int = 100, n_filters: int = 12,
+                blocks: int = 0) -> VAE:
+    """A fresh ``"vae"`` or ``"dbvae"`` (weights from torch's current RNG); ``blocks >= 1``:
+    the residual design."""
     classes = {"vae": VAE, "dbvae": DBVAE}
     if architecture not in classes:
         raise ValueError(f"unknown architecture {architecture!r}; known: vae, dbvae")
-    return classes[architecture](latent_dim, n_filters)
+    if blocks < 0:
+        raise ValueError("blocks must be >= 0")
+    return classes[architecture](latent_dim, n_filters, blocks)
 
 
 # =============================================================================== losses

@@ -98,18 +98,37 @@ def vae_info(path, device: str = "cpu") -> VaeInfo:
 
 @dataclass(frozen=True, eq=False)
 class VaeFace:
-    """One face for the Morph pane: its 64x64 VAE chip and the VAE's reconstruction."""
+    """One face for the Morph pane: its 64x64 VAE chip and the VAE's reconstruction.
+
+    ``distance``: dlib's ResNet embedding distance between the chip and the reconstruction,
+    both upscaled the same way (:func:`~.identity.identity_distance`); under ``tau`` the
+    reconstruction is still the same person. None when it could not be computed
+    (``distance_note`` says why)."""
 
     key: tuple
     label: str
     chip: np.ndarray  # uint8 (64, 64, 3)
     recon: np.ndarray  # uint8 (64, 64, 3)
     checkpoint: Path
+    distance: float | None = None
+    tau: float = 0.6
+    distance_note: str = ""
+
+
+def _identity_distance(chip: np.ndarray, recon: np.ndarray, device: str):
+    """``(distance, note)``: the embedding distance, or None and why (no face-api pack)."""
+    from ..assets import AssetError
+    from .identity import identity_distance
+
+    try:
+        return float(identity_distance(chip, recon, device)[0]), ""
+    except (AssetError, OSError, ValueError) as exc:
+        return None, f"no identity distance: {' '.join(str(exc).split())}"
 
 
 def vae_face(backend, path, device: str, face: FaceRef | None = None, *,
              chip: np.ndarray | None = None, label: str | None = None,
-             key: tuple | None = None) -> VaeFace:
+             key: tuple | None = None, distance: bool = True) -> VaeFace:
     """A face's VAE chip and its reconstruction by the checkpoint in ``path``.
 
     Parameters
@@ -119,6 +138,7 @@ def vae_face(backend, path, device: str, face: FaceRef | None = None, *,
     face : the face; its photo is read again when the reference carries no pixels.
     chip : the chip itself (uint8 ``(64, 64, 3)``), e.g. to reconstruct it with another model.
     label, key : how the caller names the face (default ``face.label`` and ``face.key``).
+    distance : also the identity distance between the chip and its reconstruction.
     """
     from .latent import reconstruct
 
@@ -134,7 +154,10 @@ def vae_face(backend, path, device: str, face: FaceRef | None = None, *,
     label = label if label is not None else (face.label if face is not None else "")
     key = key if key is not None else (face.key if face is not None else ())
     recon = reconstruct(load_vae(path, device), chip)[0]
-    return VaeFace(key, label, chip, recon, Path(path))
+    dist, note = _identity_distance(chip, recon, device) if distance else (None, "")
+    from .identity import TAU
+
+    return VaeFace(key, label, chip, recon, Path(path), dist, TAU, note)
 
 
 @dataclass(frozen=True, eq=False)

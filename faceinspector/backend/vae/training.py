@@ -47,6 +47,13 @@ class TrainConfig:
     ``data``: ``"celeba"`` or a folder; ``celeba``: the CelebA folder for ``data="celeba"``
     (any layout :func:`~faceinspector.backend.datasets.celeba` accepts; None: where the
     environment says).
+    ``blocks``: 0 for the 6.S191 network, N >= 1 for the residual design with N blocks per
+    scale (:mod:`.model`). ``id_weight``: weight of the identity term, the L2 distance between
+    dlib's ResNet embedding of each decoded face and that of its chip (:mod:`.identity`; 0:
+    none), from ``id_start`` (a share of the run) on: a decoder that has not learnt faces yet
+    meets the ResNet's gradient with textures that fool it, not with faces. ``kl_warmup``:
+    the KL weight rises linearly from 0 to ``kl_weight`` over this share of the run (0:
+    constant).
     """
 
     data: str = "celeba"
@@ -59,7 +66,11 @@ class TrainConfig:
     dbvae: bool = False
     latent_dim: int = 100
     n_filters: int = 12
+    blocks: int = 0
     kl_weight: float = 5e-4
+    kl_warmup: float = 0.0
+    id_weight: float = 0.0
+    id_start: float = 0.0
     flip: bool = True
     aligned: bool | None = None
     negatives: int = 2
@@ -143,6 +154,8 @@ class _Run:
     rate: float = 0.0
     last: dict = field(default_factory=dict)  # the last step's losses
     weights: np.ndarray | None = None
+    id_net: object = None  # identity term: the ResNet (IdentityNet) ...
+    id_targets: torch.Tensor | None = None  # ... and each chip's embeddings (N, 2, 128)
 
     @property
     def n(self) -> int:
@@ -164,12 +177,13 @@ def _tensors(cfg: TrainConfig, data: ChipData, device: torch.device):
     return chips.to(device), negs
 
 
-def _start(cfg: TrainConfig, data: ChipData, device: torch.device, resume) -> _Run:
+def _start(cfg: TrainConfig, data: ChipData, device: torch.device, resume,
+           id_targets: np.ndarray | None = None) -> _Run:
     """A new run, or the run in checkpoint ``resume`` continued (RNG states included)."""
     chips, negs = _tensors(cfg, data, device)
     torch.manual_seed(cfg.seed)
     model = build_model("dbvae" if cfg.dbvae else "vae", cfg.latent_dim,
-                        cfg.n_filters).to(device)
+                        cfg.n_filters, cfg.blocks).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     half = cfg.batch_size // 2 if cfg.dbvae else cfg.batch_size
     n = len(chips)
@@ -177,6 +191,11 @@ def _start(cfg: TrainConfig, data: ChipData, device: torch.device, resume) -> _R
                 else f"CPU ({torch.get_num_threads()} threads)")
     run = _Run(cfg, data, device, chips, negs, model, opt, half, max(1, n // half), dev_name,
                torch.linspace(0, n - 1, min(cfg.n_samples, n)).long())
+    if id_targets is not None:
+        from .identity import identity_net
+
+        run.id_net = identity_net(device)
+        run.id_targets = torch.from_numpy(id_targets).to(device)
     if resume:
         _resume(run, resume)
     run.history.append({"command": cfg.command, "from_step": run.step,
@@ -258,6 +277,8 @@ def _epoch_line(run: _Run) -> str:
     extra = f"  BCE {last['cls']:.4f} acc {last['acc']:.3f}" if "cls" in last else ""
     losses = (f"  loss {last['loss']:.4f}  L1 {last['l1']:.4f}  KL {last['kl']:.1f}{extra}"
               if last else "")
+    if "id" in last:
+        losses += f"  ID {last['id']:.4f}"
     return (f"epoch {run.epoch}/{run.cfg.epochs}  step {run.step}{losses}  {run.rate:.0f} img/s"
             f"  {time.perf_counter() - run.t_start:.0f} s  [{run.dev_name}]")
 
@@ -266,38 +287,60 @@ def _epoch_line(run: _Run) -> str:
 
 
 def _batch(run: _Run, order, neg_order):
-    """The next batch: float chips in [0, 1] (randomly flipped) and the face labels."""
+    """The next batch: float chips in [0, 1], the face labels, the faces' indices."""
     cfg, dev, half, b = run.cfg, run.device, run.half, run.batch
-    x = run.chips[torch.from_numpy(order[b * half:(b + 1) * half]).to(dev)]
+    idx = torch.from_numpy(order[b * half:(b + 1) * half]).to(dev)
+    x = run.chips[idx]
     y = None
     if cfg.dbvae:
         nidx = torch.from_numpy(neg_order[b * half:(b + 1) * half]).to(dev)
         x = torch.cat([x, run.negs[nidx]])
         y = torch.cat([torch.ones(half, device=dev), torch.zeros(half, device=dev)])
     x = x.float().div_(255.0)
-    return x, y
+    return x, y, idx
 
 
-def _losses(run: _Run, x: torch.Tensor, y: torch.Tensor | None) -> dict:
+def _kl_weight_at(cfg: TrainConfig, done: float) -> float:
+    if cfg.kl_warmup > 0:
+        return cfg.kl_weight * min(1.0, max(done, 0.0) / cfg.kl_warmup)
+    return cfg.kl_weight
+
+
+def _losses(run: _Run, x: torch.Tensor, y: torch.Tensor | None, kl_weight: float,
+            target: torch.Tensor | None = None) -> dict:
+    """The step's terms; ``target``: the identity embeddings of the faces (the first
+    ``len(target)`` images of the batch)."""
     cfg = run.cfg
     out = run.model(x)
     if cfg.dbvae:
-        return dbvae_loss(x, out["recon"], out["mu"], out["logvar"], out["logit"], y,
-                          cfg.kl_weight)
-    total, l1, kl = vae_loss(x, out["recon"], out["mu"], out["logvar"], cfg.kl_weight)
-    return {"loss": total.mean(), "l1": l1.mean(), "kl": kl.mean()}
+        terms = dbvae_loss(x, out["recon"], out["mu"], out["logvar"], out["logit"], y,
+                           kl_weight)
+    else:
+        total, l1, kl = vae_loss(x, out["recon"], out["mu"], out["logvar"], kl_weight)
+        terms = {"loss": total.mean(), "l1": l1.mean(), "kl": kl.mean()}
+    if target is not None:
+        emb = run.id_net(out["recon"][:len(target)])
+        dist = (emb - target).pow(2).sum(1).add(1e-8).sqrt().mean()
+        terms["id"] = dist
+        terms["loss"] = terms["loss"] + cfg.id_weight * dist * len(target) / len(x)
+    return terms
 
 
 def _step(run: _Run, order, neg_order) -> dict:
     """One optimizer step; returns the step's ``info`` (losses, speed, maybe samples)."""
     cfg = run.cfg
-    x, y = _batch(run, order, neg_order)
-    lr = _lr_at(cfg, (run.epoch * run.batches + run.batch) / (cfg.epochs * run.batches))
+    x, y, idx = _batch(run, order, neg_order)
+    done = (run.epoch * run.batches + run.batch) / (cfg.epochs * run.batches)
+    lr = _lr_at(cfg, done)
     _set_lr(run.opt, lr)
+    flip = torch.zeros(len(x), dtype=torch.bool, device=run.device)
     if cfg.flip:
         flip = torch.rand(len(x), device=run.device) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    terms = _losses(run, x, y)
+    target = None
+    if run.id_targets is not None and done >= cfg.id_start:
+        target = run.id_targets[idx, flip[:len(idx)].long()]
+    terms = _losses(run, x, y, _kl_weight_at(cfg, done), target)
     run.opt.zero_grad(set_to_none=True)
     terms["loss"].backward()
     run.opt.step()
@@ -337,6 +380,11 @@ def _save(run: _Run, path, final: bool = False) -> tasks.Progress:
         "template": {"name": VAE_TEMPLATE.name, "size": list(VAE_TEMPLATE.size),
                      "points": VAE_TEMPLATE.points.tolist()},
         "loss": {"kl_weight": cfg.kl_weight, "reconstruction": "L1 (mean over pixels)",
+                 **({"kl_warmup": cfg.kl_warmup} if cfg.kl_warmup else {}),
+                 **({"identity": {"weight": cfg.id_weight, "start": cfg.id_start,
+                                  "distance": "L2 between dlib "
+                                  "ResNet embeddings (torch port), chips upscaled bilinearly "
+                                  "to 150x150"}} if cfg.id_weight else {}),
                  **({"classification": "BCE on z0"} if cfg.dbvae else {})},
         "train_config": {k: v for k, v in asdict(cfg).items() if k != "command"},
         "command": run.history[0]["command"] if len(run.history) == 1 else cfg.command,
@@ -344,7 +392,7 @@ def _save(run: _Run, path, final: bool = False) -> tasks.Progress:
         "progress": {"epoch": run.epoch, "batch": run.batch, "step": run.step,
                      "seconds": seconds, "images": images,
                      "images_per_s": round(images / seconds, 1) if seconds else 0},
-        "last_losses": {k: run.last[k] for k in ("loss", "l1", "kl", "cls", "acc")
+        "last_losses": {k: run.last[k] for k in ("loss", "l1", "kl", "id", "cls", "acc")
                         if k in run.last},
         "device": run.dev_name,
         "torch": torch.__version__,
@@ -406,11 +454,13 @@ def train(config: TrainConfig, *, data: ChipData | None = None, resume=None,
     :class:`tasks.Progress` by ``stage``:
 
     * ``"data"``: files read of all (loading and caching chips);
+    * ``"embed"`` (``id_weight > 0``, unless cached): chips embedded for the identity term;
     * ``"weights"`` (DB-VAE, each epoch): ``info`` has ``epoch``, ``weights`` (float64
       ``(N,)`` sampling probabilities of the training faces), their ``names`` and ``chips``
       (the training chips themselves, not a copy: read, don't modify);
     * ``"train"`` (each step; ``done`` / ``total`` = steps into / of all ``epochs``): ``info``
-      has ``loss``, ``l1``, ``kl`` (and ``cls``, ``acc`` for the DB-VAE), ``images_per_s``
+      has ``loss``, ``l1``, ``kl`` (``id`` with the identity term; ``cls``, ``acc`` for the
+      DB-VAE), ``images_per_s``
       (over the last ~2 s), ``step``, ``epoch`` (0-based), ``epochs``, ``batch``, ``batches``,
       ``lr``, ``elapsed_s``, ``device``; every ``sample_every`` steps also ``samples =
       {"original", "reconstruction"}`` (uint8 ``(k, 64, 64, 3)``);
@@ -428,7 +478,12 @@ def train(config: TrainConfig, *, data: ChipData | None = None, resume=None,
                                          negatives=cfg.negatives if cfg.dbvae else 0,
                                          backend=backend, seed=cfg.seed, cancel=cancel,
                                          celeba=cfg.celeba)
-    run = _start(cfg, data, device, resume)
+    targets = None
+    if cfg.id_weight:
+        from .identity import iter_identity_targets
+
+        targets = yield from iter_identity_targets(data.chips, device, cancel=cancel)
+    run = _start(cfg, data, device, resume, targets)
     cancelled = False
     while run.epoch < cfg.epochs and not cancelled:
         cancelled = yield from _epoch(run, cancel)

@@ -5,6 +5,13 @@ by an integer factor with nearest-neighbour scaling, so every input pixel is a v
 The face's detected landmarks (cyan dots) and the template's target points (magenta crosses)
 are drawn on both, which shows at a glance how far a plain box crop is from what an aligned
 model expects. Crops are computed on the compute lane (latest request wins).
+
+The template choice is explicit about its scope: "each model's own template" (every model
+aligned as it was trained), or one template *forced on every model* -- shared with the
+Predictions and Probe panes (:attr:`AppContext.template`), with a warning naming the models for
+which it is not their own template. "As seen by" picks the model whose crops are shown; its
+card in the Predictions pane is outlined. "Where it looks" draws that model's saliency map over
+both crops (method, class, opacity; :mod:`.saliency`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from ....backend import crops as crop_tasks
 from ... import convert, theme
 from ...widgets import CropCanvas, face_mime
 from ...workers import WorkerSlot
+from .saliency import CropSaliency
 
 OWN = "__own__"  # template combo: "each model's own template"
 
@@ -54,17 +62,24 @@ class CropsPane(QWidget):
         self.ref = None
         self.pair: crop_tasks.CropPair | None = None
         self.template_combo = QComboBox()
-        self.template_combo.setToolTip("Which alignment the right-hand crop uses.")
+        self.template_combo.setToolTip(
+            "Which alignment every aligned crop uses: each model's own template, or one "
+            "template forced on every model (shared with the Predictions and Probe panes).")
+        self.template_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.template_combo.setMinimumContentsLength(12)
         self.model_combo = QComboBox()
         self.model_combo.setToolTip("Crops are made at the size this model takes as input.")
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.model_combo.setMinimumContentsLength(14)
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(12)
         self._fill_templates(ctx.templates)
         self.model_combo.addItem("template's own size", None)
 
         self.raw_title, self.aligned_title = QLabel("Raw box crop"), QLabel("Aligned crop")
         self.raw_view, self.aligned_view = CropCanvas(), CropCanvas()
         for view in (self.raw_view, self.aligned_view):
+            view.setMinimumSize(96, 96)  # the default layout at 1280x720 without scrolling
             view.drag_source = self.drag_mime
             view.setToolTip("Drag the crop onto a Triplets slot to compare this face")
         self.raw_caption, self.aligned_caption = QLabel(), QLabel()
@@ -82,9 +97,14 @@ class CropsPane(QWidget):
             grid.addWidget(cap, 2, col)
             grid.setColumnStretch(col, 1)
         grid.setRowStretch(1, 1)
+        # "Where it looks": a saliency map over both crops (issue 19)
+        self.looks = CropSaliency(ctx, {"raw": self.raw_view, "aligned": self.aligned_view},
+                                  self)
+        for col, which in enumerate(("raw", "aligned")):
+            grid.addWidget(self.looks.captions[which], 3, col)
 
         pickers = QHBoxLayout()
-        pickers.addWidget(QLabel("Template:"))
+        pickers.addWidget(QLabel("Aligned with:"))
         pickers.addWidget(self.template_combo, 1)
         pickers.addSpacing(8)
         pickers.addWidget(QLabel("As seen by:"))
@@ -101,10 +121,17 @@ class CropsPane(QWidget):
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.description.setStyleSheet(f"color: {theme.MUTED};")
+        self.warning = QLabel()  # a forced template that is not the models' own
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(f"color: {theme.DIFFERS};")
+        self.warning.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.addLayout(pickers)
+        layout.addWidget(self.warning)
+        layout.addWidget(self.looks.row)
+        layout.addWidget(self.looks.note)
         layout.addLayout(grid, 1)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
@@ -122,6 +149,7 @@ class CropsPane(QWidget):
         ctx.backendChanged.connect(lambda info: (self._fill_templates(ctx.templates),
                                                  self._request()))
         ctx.templatesChanged.connect(self._fill_templates)
+        ctx.templateChanged.connect(self.set_template)
         self._clear("Select a face in the Photos pane.")
 
     # --------------------------------------------------------------------------- state
@@ -138,14 +166,16 @@ class CropsPane(QWidget):
         current = self.template_combo.currentData()
         self.template_combo.blockSignals(True)
         self.template_combo.clear()
-        self.template_combo.addItem("the model's own template", OWN)
+        self.template_combo.addItem("each model's own template", OWN)
         for t in templates:
-            self.template_combo.addItem(self.ctx.template_label(t), t)
+            self.template_combo.addItem(f"{self.ctx.template_label(t)}, forced on every model",
+                                        t)
         i = self.template_combo.findData(current if current is not None else OWN)
         self.template_combo.setCurrentIndex(max(i, 0))
         self.template_combo.blockSignals(False)
 
     def set_cards(self, cards) -> None:
+        self._show_warning()
         current = self.model_id
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
@@ -184,8 +214,15 @@ class CropsPane(QWidget):
         self._request()
 
     def _on_template(self, _index: int) -> None:
+        self.ctx.set_template(self.template)
         self.templateChanged.emit(self.template)
+        self._show_warning()
         self._request()
+
+    def _show_warning(self) -> None:
+        note = self.ctx.forced_note(self.template) if self.template is not None else ""
+        self.warning.setText(f"⚠ {note}." if note else "")
+        self.warning.setVisible(bool(note))
 
     def _on_model(self, _index: int) -> None:
         self.modelChanged.emit(self.model_id)
@@ -196,6 +233,7 @@ class CropsPane(QWidget):
         backend = self.ctx.backend
         if self.ref is None:
             self.slot.cancel()
+            self.looks.request(backend, None, self.model_id, self.template, None)
             self._clear("Select a face in the Photos pane.")
             return
         if backend is None:
@@ -209,12 +247,17 @@ class CropsPane(QWidget):
         key = template or spec.template
         desc = self.ctx.template_description(key)
         label = self.ctx.template_label(key)
-        self.description.setText(f"<b>{label}</b>: {desc}" if desc else "")
+        forced = self.template is not None and spec is not None and \
+            str(self.template) != str(spec.template)
+        own = f" (forced; {self.model_id}'s own is {spec.template})" if forced else ""
+        self.description.setText(f"<b>{label}</b>{own}: {desc}" if desc else "")
         self.slot.submit(crop_tasks.crop_pair, backend, self.ref.photo, self.ref.face, template,
                          spec, self.model_id)
+        self.looks.request(backend, self.ref, self.model_id, self.template, spec)
 
     def _clear(self, text: str) -> None:
         self.pair = None
+        self.looks.draw(None)
         for view in (self.raw_view, self.aligned_view):
             view.set_text(text)
         self.raw_caption.setText("")
@@ -227,8 +270,7 @@ class CropsPane(QWidget):
         self.pair = pair
         raw, aligned = pair.raw, pair.aligned
         h, w = aligned.pixels.shape[:2]
-        self.raw_view.set_crop(raw.pixels, raw.landmarks, aligned.targets)
-        self.aligned_view.set_crop(aligned.pixels, aligned.landmarks, aligned.targets)
+        self.looks.draw(pair)  # both crops, with their saliency maps when they are on
         who = f"as {pair.model_id} sees it" if pair.model_id else "at the template's size"
         self.raw_title.setText(f"Raw box crop — {w}×{h} px")
         self.aligned_title.setText(f"Aligned: {aligned.template} — {w}×{h} px")
@@ -244,8 +286,27 @@ class CropsPane(QWidget):
             cap.setToolTip("Mean distance, in model input pixels, between the detected "
                            "landmarks and where the template wants them.")
 
+    def export_lines(self, which: str) -> list[str]:
+        """What an exported crop is: photo, face, crop, template (own or forced), model."""
+        pair, ref = self.pair, self.ref
+        crop = pair.raw if which == "raw" else pair.aligned
+        h, w = crop.pixels.shape[:2]
+        card = self.ctx.card(pair.model_id) if pair.model_id else None
+        own = str(card.spec.template) if card is not None and card.spec is not None else ""
+        if which == "raw":
+            how = "raw box crop (20 % margin, never rotated)"
+        elif self.template is None:
+            how = f"aligned with {crop.template}, the model's own template"
+        else:
+            how = (f"aligned with {crop.template}, forced on every model"
+                   + (f" (the model's own: {own})" if own and own != str(crop.template) else ""))
+        seen = f"as {pair.model_id} sees it" if pair.model_id else "at the template's own size"
+        return [f"{ref.path.name}, face {ref.index + 1} of {ref.count}",
+                f"{how}; {w}×{h} px, {seen}"]
+
     def export_png(self, folder) -> list[str]:
-        """Save both crops at their native size (what the model sees) and as shown."""
+        """Save both crops at their native size (what the model sees; what it is in the
+        PNG's Description field) and as shown, with a caption saying what it is."""
         from pathlib import Path
 
         if self.pair is None:
@@ -255,11 +316,14 @@ class CropsPane(QWidget):
         out = []
         for name, crop, view in (("raw", self.pair.raw, self.raw_view),
                                  ("aligned", self.pair.aligned, self.aligned_view)):
+            lines = self.export_lines(name)
             native = folder / f"{stem}_{name}.png"
-            convert.to_qimage(crop.pixels).save(str(native))
+            image = convert.to_qimage(crop.pixels)
+            image.setText("Description", " | ".join(lines))
+            image.save(str(native))
             shown = folder / f"{stem}_{name}_shown.png"
             if view.rendered is not None:
-                view.rendered.save(str(shown))
+                convert.with_caption(view.rendered, lines).save(str(shown))
             out += [str(native), str(shown)]
         return out
 

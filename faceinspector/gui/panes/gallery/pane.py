@@ -1,13 +1,19 @@
-"""Gallery pane: one-shot recognition. Enroll a person from one face, name every face in a photo.
+"""Gallery pane: recognition. Enroll people from one or more faces each, name every face in a
+photo, identify a whole folder.
 
 The face selected in the Photos pane is enrolled under a name (its embedding from the chosen
 embedder), or any loaded face dragged onto the Enrolled list (from the photo view, the Crops
-pane or the Triplets face list; named after the typed name, else after its photo). Every face
-of the current photo is then identified against the gallery: the nearest enrolled person when
-closer than τ, else "unknown". The names are drawn on a copy of the photo and listed with
-their distances. A gallery is saved and loaded as a plain JSON file (names,
-embeddings, model id; see :mod:`faceinspector.backend.gallery`); a gallery made by another
-embedder is refused with a message, because its distances mean nothing here.
+pane or the Triplets face list; named after the typed name, else after its photo). Enrolling
+a name again adds a face to that person (the list shows how many); replacing a person's faces
+is in the list's right-click menu and asks first. Every face of the current photo is then
+identified against the gallery: the person with the nearest enrolled face when closer than τ,
+else "unknown". The names are drawn on a copy of the photo (kept inside it) and listed with
+their distances; double-click a row to open the face, right-click to send it to Triplets. The
+Folder tab identifies every image of a folder, with the rank-1 accuracy when its sub-folders
+are named after people (:mod:`.folder`). A gallery is saved and loaded as a plain JSON file
+(names, embeddings, model id; see :mod:`faceinspector.backend.gallery`; older one-face-per-person
+files load too); a gallery made by another embedder is refused with a message, because its
+distances mean nothing here.
 """
 
 from __future__ import annotations
@@ -15,18 +21,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPainter
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout,
                                QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox,
-                               QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
+                               QPushButton, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from ....backend.gallery import Gallery, GalleryError
 from ....backend import embeddings
 from ....backend.types import FaceRef
 from ... import convert, theme
+from ...face_links import HINT, FaceLinks, set_faces
 from ...workers import WorkerSlot
-from ...widgets import chip_pixmap, default_threshold, fill_embedders, read_face_mime
+from ...widgets import default_threshold, fill_embedders, read_face_mime
+from .folder import FolderPanel
+from .people import PeopleList
 
 FILTER = "FaceInspector gallery (*.json);;All files (*)"
 
@@ -45,6 +55,8 @@ class GalleryPane(QWidget):
     """Enroll / identify / save / load, with the photo's faces named."""
 
     message = Signal(str)
+    openFace = Signal(str, int)  # photo path, face index: show it in Photos / Crops / ...
+    sendToTriplets = Signal(str, int, str)  # photo path, face index, slot "A" / "P" / "N"
 
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(parent)
@@ -57,7 +69,10 @@ class GalleryPane(QWidget):
         self.matches: list = []  # backend.gallery.Match per face of the current photo
         self.last_error = ""
         self.box: QMessageBox | None = None
-        self._pending_name = ""
+        #: (name, replace, source) of the enrolment on its way
+        self._pending: tuple = ("", False, None)
+        #: asks "replace?" (tests swap in a function that answers)
+        self.confirm = self._ask
 
         self.embedder = QComboBox()
         self.embedder.setToolTip("The embedder the gallery is made with (clear the gallery to "
@@ -101,13 +116,13 @@ class GalleryPane(QWidget):
         row2.addWidget(self.identify_button)
         row2.addWidget(self.auto)
 
-        self.people = QListWidget()
-        self.people.setIconSize(QSize(40, 40))
-        self.people.setToolTip("Enrolled people (one face each). Drop a face here to enroll "
-                               "it under the typed name (else its photo's name).")
-        self.people.setAcceptDrops(True)
-        self.people.viewport().setAcceptDrops(True)
+        self.people = PeopleList()
         self.people.viewport().installEventFilter(self)
+        self.people.addTo.connect(lambda name: self.enroll(name))
+        self.people.replaceWith.connect(self.replace)
+        self.people.removePerson.connect(self.remove)
+        self.people.openFace.connect(self.openFace)
+        self.people.sendToTriplets.connect(self.sendToTriplets)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -124,11 +139,20 @@ class GalleryPane(QWidget):
         self.photo.installEventFilter(self)
         self.found = QListWidget()
         self.found.setMaximumHeight(110)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.photo, 1)
-        rl.addWidget(self.found)
+        self.found.setToolTip(HINT)
+        self.found_links = FaceLinks(self.found, self.openFace.emit, self.sendToTriplets.emit)
+        this = QWidget()
+        tl = QVBoxLayout(this)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.photo, 1)
+        tl.addWidget(self.found)
+        self.folder = FolderPanel(ctx, lambda: self.gallery)
+        self.folder.openFace.connect(self.openFace)
+        self.folder.sendToTriplets.connect(self.sendToTriplets)
+        self.folder.message.connect(self.message)
+        right = self.tabs = QTabWidget()
+        right.addTab(this, "This photo")
+        right.addTab(self.folder, "Folder")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
@@ -178,6 +202,7 @@ class GalleryPane(QWidget):
         new_photo = ref is None or self.ref is None or ref.path != self.ref.path
         self.ref = ref
         self.enroll_button.setEnabled(ref is not None)
+        self.people.can_add = ref is not None
         if ref is not None and not self.name.text().strip():
             self.name.setPlaceholderText(f"name for {ref.path.stem} #{ref.index + 1}")
         if new_photo:
@@ -198,9 +223,10 @@ class GalleryPane(QWidget):
         self._match()
 
     # ----------------------------------------------------------------------------- work
-    def enroll(self, name: str, face: FaceRef | None = None) -> None:
+    def enroll(self, name: str, face: FaceRef | None = None, replace: bool = False) -> None:
         """Enroll ``face`` (default: the selected face) under ``name`` (embedded in a
-        worker)."""
+        worker): a new person, or one more face of a person already enrolled (``replace``:
+        instead of that person's faces)."""
         name = name.strip()
         if not name:
             self._fail("Type a name for the selected face first.")
@@ -211,24 +237,43 @@ class GalleryPane(QWidget):
         if face is None or self.ctx.backend is None:
             self._fail("Select a face in the Photos pane first.")
             return
-        self._pending_name = name
-        self.status.setText(f"enrolling {name}…")
+        self._pending = (name, replace, (str(face.path), int(face.index)))
+        verb = "replacing the faces of" if replace else "enrolling"
+        self.status.setText(f"{verb} {name}…")
         self.enroll_worker.submit(embeddings.embed_faces, self.ctx.backend, [face],
                                   self.gallery.model_id)
+
+    def replace(self, name: str) -> bool:
+        """Replace ``name``'s enrolled faces with the selected face, after asking."""
+        n = self.gallery.count(name)
+        if self.ref is None:
+            self._fail("Select a face in the Photos pane first.")
+            return False
+        if n and not self.confirm(f"Replace the {n} enrolled face{'s' if n != 1 else ''} of "
+                                  f"{name} with {self.ref.label}?"):
+            return False
+        self.enroll(name, replace=True)
+        return True
+
+    def _ask(self, text: str) -> bool:
+        answer = QMessageBox.question(self, "Replace enrolled faces", text)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _on_enrolled(self, embs) -> None:
         fe = embs[0] if embs else None
         if fe is None or fe.model_id != self.gallery.model_id:
             return
-        name = self._pending_name
+        name, replace, source = self._pending
         try:
-            self.gallery.enroll(name, fe.emb_aligned)
+            n = self.gallery.enroll(name, fe.emb_aligned, replace=replace, source=source)
         except GalleryError as exc:
             self._fail(str(exc))
             return
-        self.chips[name] = fe.aligned.pixels
+        if replace or name not in self.chips:
+            self.chips[name] = fe.aligned.pixels
         self.name.clear()
-        self.status.setText(f"Enrolled {name} from {fe.label}.")
+        more = f" ({n} faces)" if n > 1 else ""
+        self.status.setText(f"Enrolled {name}{more} from {fe.label}.")
         self._refresh_people()
         if self.photo_faces is not None:
             self._match()
@@ -265,11 +310,8 @@ class GalleryPane(QWidget):
 
     # ---------------------------------------------------------------------------- views
     def _refresh_people(self) -> None:
-        self.people.clear()
-        for name in self.gallery.names:
-            chip = self.chips.get(name)
-            icon = QIcon(chip_pixmap(chip, 40)) if chip is not None else QIcon()
-            self.people.addItem(QListWidgetItem(icon, name))
+        self.people.fill(self.gallery, self.chips)
+        self.people.can_add = self.ref is not None
         n = len(self.gallery.names)
         self.embedder.setEnabled(n == 0)
         for b in (self.save_button, self.clear_button, self.remove_button):
@@ -291,8 +333,10 @@ class GalleryPane(QWidget):
         for i, m in enumerate(self.matches):
             known = m.name != "unknown"
             near = "" if known else f" (nearest {m.nearest}, {m.distance:.3f})"
-            self.found.addItem(f"face #{i + 1}: {m.name}"
-                               + (f" {m.distance:.3f}" if known else near))
+            item = QListWidgetItem(f"face #{i + 1}: {m.name}"
+                                   + (f" {m.distance:.3f}" if known else near))
+            set_faces(item, (f"face #{i + 1}", pf.path, i))
+            self.found.addItem(item)
         self._paint_photo()
 
     def _paint_photo(self) -> None:
@@ -347,10 +391,14 @@ class GalleryPane(QWidget):
 
     # ---------------------------------------------------------------------------- files
     def remove_selected(self) -> None:
-        item = self.people.currentItem()
-        if item is not None:
-            self.gallery.remove(item.text())
-            self.chips.pop(item.text(), None)
+        name = self.people.current_name()
+        if name is not None:
+            self.remove(name)
+
+    def remove(self, name: str) -> None:
+        if name in self.gallery.names:
+            self.gallery.remove(name)
+            self.chips.pop(name, None)
             self._refresh_people()
             self._match()
 
@@ -368,7 +416,7 @@ class GalleryPane(QWidget):
         a failure also in a message box."""
         g = self.gallery
         snapshot = Gallery(g.model_id, g.metric, g.threshold, list(g.names),
-                           g.embeddings.copy())
+                           g.embeddings.copy(), list(g.owner), list(g.sources))
         self.status.setText(f"Saving {len(snapshot.names)} people to {Path(path).name}…")
         self.save_worker.submit(_save_gallery, snapshot, str(path))
 

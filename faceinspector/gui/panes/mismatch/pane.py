@@ -72,6 +72,7 @@ class MismatchPane(QWidget):
 
     message = Signal(str)
     openFace = Signal(str, int)  # path, face index: show it in the Photos pane
+    sendToTriplets = Signal(str, int, str)  # path, face index, slot "A" / "P" / "N"
     templateLearned = Signal(str, str, str)  # template file, name, description
 
     def __init__(self, ctx, parent=None) -> None:
@@ -139,6 +140,7 @@ class MismatchPane(QWidget):
         self.strips = {k: ExampleStrip() for k in ("reference", "target")}
         for s in self.strips.values():
             s.openFace.connect(self.openFace)
+            s.sendToTriplets.connect(self.sendToTriplets)
         self.example_title = QLabel()
         examples = QWidget()
         ex = QVBoxLayout(examples)

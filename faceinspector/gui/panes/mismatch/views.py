@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QListWi
                                QListWidgetItem, QMenu, QVBoxLayout)
 
 from ... import theme
+from ...face_links import FaceLinks, set_faces
 from ...widgets import chip_pixmap
 
 LIST_FILTER = "Image lists (*.csv *.txt *.tsv);;All files (*)"
@@ -110,9 +111,10 @@ class DropZone(QFrame):
 
 class ExampleStrip(QListWidget):
     """A row of face thumbnails (path, face index) -- double-click opens one in the Photos,
-    Crops and Predictions panes."""
+    Crops and Predictions panes, right-click sends it to Triplets (:mod:`...face_links`)."""
 
     openFace = Signal(str, int)
+    sendToTriplets = Signal(str, int, str)
 
     def __init__(self, side: int = 64, parent=None) -> None:
         super().__init__(parent)
@@ -124,8 +126,7 @@ class ExampleStrip(QListWidget):
         self.setFixedHeight(side + 44)
         self.setMovement(QListWidget.Movement.Static)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.itemDoubleClicked.connect(self._open)
-        self.itemActivated.connect(self._open)
+        self.links = FaceLinks(self, self.openFace.emit, self.sendToTriplets.emit)
 
     def set_examples(self, examples) -> None:
         """``examples``: (path, face index, thumbnail uint8 (h, w, 3), caption) tuples."""
@@ -135,13 +136,10 @@ class ExampleStrip(QListWidget):
             if thumb is not None:
                 item.setIcon(chip_pixmap(np.ascontiguousarray(thumb), self.side))
             item.setToolTip(f"{path}\nface {face + 1 if face >= 0 else '–'} · double-click to "
-                            "open it in the Photos pane")
+                            "open it in the Photos pane · right-click: send it to Triplets")
             item.setData(Qt.ItemDataRole.UserRole, (str(path), int(face)))
+            set_faces(item, (Path(path).name, path, face))
             self.addItem(item)
-
-    def _open(self, item: QListWidgetItem) -> None:
-        path, face = item.data(Qt.ItemDataRole.UserRole)
-        self.openFace.emit(path, max(face, 0))
 
 
 class Banner(QLabel):

@@ -54,8 +54,13 @@ def celeba_folder(prefs=None) -> str:
 
 
 def default_output() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    folder = Path(base or Path.home() / ".local" / "share" / "faceinspector") / "vae"
+    """Where a training run saves by default: ``<data>/FaceInspector/vae/vae-<time>`` (e.g.
+    ``~/.local/share/FaceInspector/vae/``). Qt's AppDataLocation already ends in
+    organisation/application -- both "FaceInspector" -- which doubled the folder."""
+    from ...settings import APPLICATION
+
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    folder = Path(base or Path.home() / ".local" / "share") / APPLICATION / "vae"
     return folder / time.strftime("vae-%Y%m%d-%H%M%S.safetensors")
 
 

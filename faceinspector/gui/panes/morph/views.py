@@ -1,7 +1,9 @@
 """The Morph tab's face pickers and large frame view.
 
-* :class:`FaceBox`: face A or B — its VAE chip, the VAE's reconstruction of it and the
-  "Set … from selected face" button.
+* :class:`FaceBox`: face A or B — its VAE chip, the VAE's reconstruction of it, the identity
+  distance between the two (green under τ: the model keeps who the face is; amber above: it
+  cannot represent this face, and the morph's end is someone else) and the "Set … from
+  selected face" button.
 * :class:`FrameView`: one frame of the strip under the slider, enlarged by the biggest whole
   number that fits.
 * :func:`chip_label`: the fixed-size dark label a chip is shown in (:data:`CHIP_SIDE` px).
@@ -23,6 +25,23 @@ from ... import convert, theme
 from .widgets import BACKGROUND
 
 CHIP_SIDE = 80  # A / B chips are shown this size
+SAME_COLOUR = "#43a047"  # identity distance under tau (green)
+OTHER_COLOUR = theme.DIFFERS  # ... above it (amber)
+
+
+def distance_text(face: VaeFace) -> tuple[str, str, str]:
+    """``(text, colour, tooltip)`` of the identity distance under a face's chips."""
+    if face.distance is None:
+        return "identity: n/a", theme.MUTED, face.distance_note or "not computed"
+    d, tau = face.distance, face.tau
+    same = d < tau
+    text = f"identity d = {d:.2f} {'<' if same else '≥'} τ {tau:g}"
+    tip = (f"dlib ResNet embedding distance between the chip and its reconstruction, both "
+           f"upscaled the same way to 150×150: {d:.3f}. "
+           + ("Under τ: the reconstruction is still this person." if same else
+              "Over τ: the VAE cannot represent this face; the morph starts from someone "
+              "else."))
+    return text, SAME_COLOUR if same else OTHER_COLOUR, tip
 
 
 class FrameView(QWidget):
@@ -87,6 +106,9 @@ class FaceBox(QFrame):
         self.original.setToolTip("The face's 64×64 chip (vae-64 template), enlarged")
         self.recon = chip_label("")
         self.recon.setToolTip("The VAE's reconstruction: decode(encode(chip))")
+        self.distance = QLabel("")
+        self.distance.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.distance.setMinimumWidth(40)
         self.button = QPushButton(f"Set {key} from selected face")
         self.button.setToolTip(f"Use the face selected in the Photos pane as {key}")
         chips = QGridLayout()
@@ -103,6 +125,7 @@ class FaceBox(QFrame):
         layout.setSpacing(2)
         layout.addWidget(self.title)
         layout.addLayout(chips)
+        layout.addWidget(self.distance)
         layout.addWidget(self.button)
 
     def show_face(self, face: VaeFace | None, busy: bool = False) -> None:
@@ -112,12 +135,21 @@ class FaceBox(QFrame):
             self.original.setText("computing…" if busy else f"no face {self.key}")
             self.recon.clear()
             self.title.setText(f"<b>{self.key}</b>")
+            self.distance.setText("")
+            self.distance.setToolTip("")
+            self.distance.setStyleSheet("")
             return
         for label, px in ((self.original, face.chip), (self.recon, face.recon)):
             label.setPixmap(convert.to_qpixmap(px).scaled(
                 CHIP_SIDE, CHIP_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
                 Qt.TransformationMode.SmoothTransformation))
         self.title.setText(f"<b>{self.key}</b> {face.label}")
+        text, colour, tip = distance_text(face)
+        self.distance.setText(text)
+        self.distance.setStyleSheet(f"background: {colour}; color: #111; border-radius: 3px; "
+                                    "padding: 1px 4px;")
+        self.distance.setToolTip(tip)
 
 
-__all__ = ["CHIP_SIDE", "FaceBox", "FrameView", "chip_label"]
+__all__ = ["CHIP_SIDE", "OTHER_COLOUR", "SAME_COLOUR", "FaceBox", "FrameView", "chip_label",
+           "distance_text"]

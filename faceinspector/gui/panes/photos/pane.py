@@ -20,6 +20,7 @@ from ....backend.photos import PhotoItem
 from ....backend.types import FaceRef
 from ... import convert, jobs, theme
 from ...workers import Progress, WorkerSlot
+from .delegate import ThumbnailDelegate
 from .view import PhotoView
 
 PHOTO_CACHE = 6  # full-resolution photos kept in memory for the large view and the crops
@@ -126,8 +127,10 @@ class PhotosPane(QWidget):
         side = theme.THUMB_SIDE
         self.list.setIconSize(QSize(side, side))
         self.list.setGridSize(QSize(side + 14, side + 42))
-        self.list.setWordWrap(True)
-        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setWordWrap(False)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # name elided at its end on one line, the face count always on the next
+        self.list.setItemDelegate(ThumbnailDelegate(self.list.gridSize(), side, self.list))
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setMinimumHeight(side + 48)
         self.list.selectionModel().currentChanged.connect(self._on_current_changed)
@@ -162,6 +165,8 @@ class PhotosPane(QWidget):
         self.load_slot = WorkerSlot(ctx.pool, "detect", "detect", self)
         self.load_slot.result.connect(self._on_loaded)
         self.load_slot.progress.connect(self.loadProgress)
+        self.load_slot.progress.connect(self._on_load_progress)
+        self._expected = 0  # rows the list will have when the running load is done
         self.load_slot.error.connect(self.message)
         self.load_slot.finished.connect(self._on_load_finished)
         self.load_slot.busyChanged.connect(self.loadBusyChanged)
@@ -189,6 +194,7 @@ class PhotosPane(QWidget):
                 self.summary.setText("Loading the models… your photos open in a moment.")
             return
         batch, self._queued = self._queued, []
+        self._batch_base = self.model.rowCount()
         self.load_slot.submit(jobs.load_and_detect, self.ctx.backend, batch, theme.THUMB_SIDE)
 
     def cancel_load(self) -> None:
@@ -233,6 +239,7 @@ class PhotosPane(QWidget):
             self.list.setCurrentIndex(self.model.index(row))
 
     def _on_load_finished(self, cancelled: bool) -> None:
+        self._expected = 0  # the list holds what it will hold now
         if not cancelled:
             self._start_next()
 
@@ -250,6 +257,14 @@ class PhotosPane(QWidget):
         while len(self._photos) > PHOTO_CACHE:
             self._photos.popitem(last=False)
 
+    def _on_load_progress(self, p: Progress) -> None:
+        """The load's total is known at its start: size the list for all of it at once, so
+        the photo view does not jump down when the thumbnails fill a second row."""
+        expected = getattr(self, "_batch_base", 0) + p.total
+        if p.total and expected != self._expected:
+            self._expected = expected
+            self._fit_list()
+
     def _on_splitter_moved(self, *_args) -> None:
         self._user_sized = True
 
@@ -259,7 +274,7 @@ class PhotosPane(QWidget):
             return
         grid = self.list.gridSize()
         per_row = max(1, (self.list.viewport().width() - 4) // max(1, grid.width()))
-        rows = 2 if self.model.rowCount() > per_row else 1
+        rows = 2 if max(self.model.rowCount(), self._expected) > per_row else 1
         want = rows * grid.height() + 2 * self.list.frameWidth() + 6
         sizes = self.splitter.sizes()
         if abs(sizes[0] - want) > 2 and sum(sizes) > want + 200:  # resizing the view is costly
@@ -312,7 +327,8 @@ class PhotosPane(QWidget):
         self._shown = (item.path, photo)
         self.view.set_photo(display, item.size, item.faces, path=item.path)
         last, self._want_last = self._want_last, False
-        index = (len(item.faces) - 1 if last else 0) if item.faces else -1
+        # the largest, most central face first (issue 18); stepping back: the last one
+        index = (len(item.faces) - 1 if last else max(item.main_face, 0)) if item.faces else -1
         if self._want_face is not None and self._want_face[0] == item.path:
             index = min(self._want_face[1], len(item.faces) - 1)
             self._want_face = None
@@ -351,6 +367,8 @@ class PhotosPane(QWidget):
             faces = self.model.items[r].faces
             if faces:
                 self._want_last = step < 0
+                if step > 0 and r != row:  # stepping on: the next photo's first face
+                    self._want_face = (self.model.items[r].path, 0)
                 if r == row:
                     self.select_face(len(faces) - 1 if step < 0 else 0)
                 else:

@@ -2,8 +2,12 @@
 
 One card per model (see :mod:`.card`); cards of models that cannot be loaded are
 greyed out with the reason. Checkboxes switch models on and off, "Add model…" loads the user's
-own TorchScript/ONNX file. Predictions are recomputed on the compute lane whenever the face or
-the template changes; the latest request wins and cards fill in model by model.
+own TorchScript/ONNX classifier or embedder (a form writes its sidecar when it has none; added
+models are remembered and can be removed: :mod:`.user_models`). Predictions are recomputed on
+the compute lane whenever the face or the template changes; the latest request wins and cards
+fill in model by model. The summary says whether each model's own template is used or one is
+forced on every model (and on how many it is not their own); the model the Crops pane shows
+is outlined.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from ....backend.files import atomic_open
 from ... import theme
 from ...workers import WorkerSlot
 from .card import PredictionCard, disagreement
+from .user_models import UserModels
 
 MODEL_FILTER = "Models (*.pt *.pth *.ts *.torchscript *.onnx);;All files (*)"
 
@@ -43,8 +48,9 @@ class PredictionsPane(QWidget):
         self.summary = QLabel("Select a face to see what every model says about it.")
         self.summary.setWordWrap(True)
         self.add_button = QPushButton("Add model…")
-        self.add_button.setToolTip("Load your own TorchScript or ONNX face model "
-                                   "(with a JSON sidecar describing its input).")
+        self.add_button.setToolTip("Load your own TorchScript or ONNX face model, a classifier "
+                                   "or an embedder (a form writes its JSON sidecar when it has "
+                                   "none); remembered across restarts.")
         self.add_button.clicked.connect(self.add_model_dialog)
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
@@ -69,9 +75,10 @@ class PredictionsPane(QWidget):
         self.slot.result.connect(self._on_result)
         self.slot.error.connect(self.message)
         self.slot.busyChanged.connect(self.busyChanged)
-        self.add_slot = WorkerSlot(ctx.pool, "compute", "add-model", self)
-        self.add_slot.result.connect(ctx.set_cards)
-        self.add_slot.error.connect(self._add_failed)
+        self.user_models = UserModels(ctx, self)
+        self.user_models.failed.connect(self._add_failed)
+        self.user_models.message.connect(self.message)
+        self.highlighted: str | None = None  # the model the Crops pane shows
         ctx.cardsChanged.connect(self.set_cards)
         ctx.backendChanged.connect(lambda _info: self._request())
 
@@ -102,6 +109,10 @@ class PredictionsPane(QWidget):
             w = PredictionCard(card, checked=self.is_on(card.id))
             w.toggled.connect(self._on_toggled)
             w.activated.connect(self.modelActivated)
+            w.removeRequested.connect(self.user_models.remove)
+            w.lookRequested.connect(self.ctx.showSaliency)  # the Crops pane shows the maps
+            w.set_forced(self.template)
+            w.set_highlight(card.id == self.highlighted)
             self.list_layout.insertWidget(self.list_layout.count() - 1, w)
             self.cards[card.id] = w
         self._show_results()
@@ -126,10 +137,20 @@ class PredictionsPane(QWidget):
         self._show_results()
         self._request()
 
+    def highlight(self, model_id: str | None) -> None:
+        """Outline the card of ``model_id`` (the Crops pane shows its crops) and scroll to it."""
+        self.highlighted = model_id
+        for mid, card in self.cards.items():
+            card.set_highlight(mid == model_id)
+        if model_id in self.cards:
+            self.scroll.ensureWidgetVisible(self.cards[model_id], 0, 8)
+
     def set_template(self, template: str | None) -> None:
         if template == self.template:
             return
         self.template = template
+        for card in self.cards.values():
+            card.set_forced(template)
         self.results = {}
         self._show_results()
         self._request()
@@ -170,8 +191,14 @@ class PredictionsPane(QWidget):
             return
         n_diff = sum(1 for r in self.results.values() if disagreement(r))
         face = f"Face {self.ref.index + 1} of {self.ref.count} in {self.ref.path.name}"
-        mode = "each model's own template" if self.template is None else self.template
-        text = f"<b>{face}</b> — aligned with {mode}."
+        if self.template is None:
+            text = f"<b>{face}</b> — each model aligned with its own template."
+        else:
+            others = [m for m, c in self.cards.items() if c.card.spec is not None
+                      and str(c.card.spec.template) != str(self.template)]
+            text = (f"<b>{face}</b> — <span style='color:{theme.DIFFERS}'><b>"
+                    f"{self.ctx.template_label(self.template)} forced on every model</b></span>"
+                    f" (not the own template of {len(others)} of them).")
         if n_diff:
             verb = "models change their answers" if n_diff > 1 else "model changes its answer"
             text += (f" <span style='color:{theme.DIFFERS}'><b>{n_diff} {verb}</b></span> "
@@ -191,8 +218,8 @@ class PredictionsPane(QWidget):
             self.add_model(path)
 
     def add_model(self, path: str) -> None:
-        self.message.emit(f"Loading {Path(path).name}…")
-        self.add_slot.submit(self.ctx.backend.add_user_model, path)
+        """Add the user's model file ``path`` (a sidecar form opens when it has none)."""
+        self.user_models.add(path)
 
     def _add_failed(self, message: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Warning, "Add model", message, parent=self)
@@ -200,26 +227,34 @@ class PredictionsPane(QWidget):
 
     # ------------------------------------------------------------------------- export
     def export_csv(self, path) -> int:
-        """One row per model, crop and class; returns the number of rows written."""
+        """One row per model, crop and class; returns the number of rows written. Each row
+        says what it is: the photo (name and path), the face, the model, the template the
+        crop used and whether it was the model's own or forced on every model."""
         rows = 0
+        mode = "own" if self.template is None else "forced"
         with atomic_open(path, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["photo", "face", "model", "crop", "template", "label", "probability",
-                        "value", "top_label", "disagreement"])
+                        "value", "top_label", "disagreement", "template_mode",
+                        "model_own_template", "photo_path"])
             for mid, r in self.results.items():
                 if r.error or r.raw is None:
                     continue
                 why = disagreement(r)
+                card = self.cards.get(mid)
+                spec = card.card.spec if card is not None else None
+                own = "" if spec is None else str(spec.template)
                 for crop, pred in (("raw", r.raw), ("aligned", r.aligned)):
-                    base = [self.ref.path.name, self.ref.index + 1, mid, crop,
-                            pred.crop.template if pred.crop else ""]
-                    value = "" if pred.value is None else f"{pred.value:.3f}"
+                    used = pred.crop.template if pred.crop else ""
+                    base = [self.ref.path.name, self.ref.index + 1, mid, crop, used]
+                    tail = ["raw box" if crop == "raw" else mode, own, str(Path(self.ref.path))]
+                    value = "" if pred.value is None else f"{pred.value:.2f}"
                     if pred.probs.size:
                         for label, prob in zip(pred.labels, pred.probs):
-                            w.writerow(base + [label, f"{float(prob):.5f}", value,
-                                               pred.top_label, why])
+                            w.writerow(base + [label, f"{float(prob):.4f}", value,
+                                               pred.top_label, why] + tail)
                             rows += 1
                     else:
-                        w.writerow(base + ["", "", value, "", why])
+                        w.writerow(base + ["", "", value, "", why] + tail)
                         rows += 1
         return rows

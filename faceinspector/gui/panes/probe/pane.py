@@ -11,7 +11,13 @@
   invariance metrics of :mod:`faceinspector.backend.probe`. It runs as a chain of small jobs
   on the compute lane, so live predictions slip in between them. The slider positions are
   overlay markers on the plots: moving a slider blits them, nothing is recomputed.
-* Export PNG (the figure as shown) and CSV (the plotted numbers).
+* Where it looks (:mod:`.looks`): the reference model's saliency map and one layer's feature
+  maps for the crop the sliders make, with how far the maps moved (equivariance).
+* The template choice is the one Crops and Predictions use (:attr:`AppContext.template`):
+  changing it here changes it there, and back.
+* Export PNG (the figure as shown, with a caption: photo, face, template, models, slider state)
+  and CSV (the sweeps, every model's heat map, the invariance metrics; each row with the same
+  context as columns, numbers rounded to 6 significant digits).
 
 Work only happens while the pane is visible (a hidden dock costs nothing).
 """
@@ -29,14 +35,16 @@ from ....backend import probe as probe_tasks
 from ... import theme
 from ...widgets import on_screen
 from ...workers import WorkerSlot
-from .parts import (ANGLES, BORDERS, CHUNK_PIXELS, DEFAULT_MODELS, HEAT_N, OWN, PARAMS,
-                          SCALES, CropsAndPredictions, CropView, ParamControl, is_classifier,
-                          live_html, make_controls, metrics_html, plotted_classes, slider_grid,
-                          write_csv)
+from .analysis import AnalysisPart
+from .looks import ProbeLooks
+from .parts import (ANGLES, BORDERS, DEFAULT_MODELS, OWN, PARAMS, SCALES,
+                    CropsAndPredictions, CropView, ParamControl, caption, is_classifier,
+                    live_html, make_controls, metrics_html, plotted_classes, slider_grid,
+                    write_csv)
 from .plot import ProbePlot
 
 
-class ProbePane(QWidget):
+class ProbePane(AnalysisPart, QWidget):
     """Sliders, the two crops, live predictions, sweep plots, heat map and metrics."""
 
     message = Signal(str)
@@ -58,6 +66,7 @@ class ProbePane(QWidget):
         self._steps: list[tuple[str, str]] = []
         self._current_step: tuple = ("", "", None)
         self.heat_flips: np.ndarray | None = None
+        self.heats: dict = {}  # model id -> ProbeHeat (the reference's is also self.heat)
         self._dirty = True
         self._checked: set[str] = set(DEFAULT_MODELS)
         self._build()
@@ -75,13 +84,16 @@ class ProbePane(QWidget):
         ctx.backendChanged.connect(lambda info: (self._fill_templates(ctx.templates),
                                                  self._request_all()))
         ctx.templatesChanged.connect(self._fill_templates)
+        ctx.templateChanged.connect(self._on_shared_template)
         self.set_cards(ctx.cards)
         self._show_empty()
 
     # --------------------------------------------------------------------------- layout
     def _build(self) -> None:
         self.template_combo, self.border_combo = QComboBox(), QComboBox()
-        self.template_combo.setToolTip("Which alignment the probed crops start from.")
+        self.template_combo.setToolTip("Which alignment the probed crops start from: the same "
+                                       "choice as the Crops and Predictions panes (changing it "
+                                       "here changes it there).")
         self.template_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.template_combo.setMinimumContentsLength(10)
@@ -95,7 +107,7 @@ class ProbePane(QWidget):
         self.png_button.setToolTip("Save the plots as a PNG image.")
         self.csv_button.setToolTip("Save the plotted numbers (sweeps and heat map) as CSV.")
         top = QHBoxLayout()
-        for w, stretch in ((QLabel("Template:"), 0), (self.template_combo, 1),
+        for w, stretch in ((QLabel("Template (as in Crops):"), 0), (self.template_combo, 1),
                            (QLabel("Border:"), 0), (self.border_combo, 0),
                            (QLabel(" Export:"), 0), (self.png_button, 0), (self.csv_button, 0)):
             top.addWidget(w, stretch)
@@ -114,6 +126,7 @@ class ProbePane(QWidget):
         crop_box = CropsAndPredictions()
         self.original_view, self.moved_view = crop_box.original_view, crop_box.moved_view
         self.crop_caption, self.live_label = crop_box.caption, crop_box.live_label
+        self.looks = ProbeLooks(self.ctx)  # saliency + feature maps following the sliders
 
         row = QHBoxLayout()
         row.addWidget(self.model_list)
@@ -137,6 +150,7 @@ class ProbePane(QWidget):
         layout.addLayout(top)
         layout.addLayout(row)
         layout.addWidget(crop_box)
+        layout.addWidget(self.looks)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.metrics_label)
         scroll = QScrollArea()  # squeezed into a small dock: scroll, never grow the window
@@ -147,7 +161,7 @@ class ProbePane(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
-        self.template_combo.currentIndexChanged.connect(lambda _i: self._request_all())
+        self.template_combo.currentIndexChanged.connect(self._on_template)
         self.border_combo.currentIndexChanged.connect(lambda _i: self._request_all())
         self.model_list.itemChanged.connect(self._on_model_toggled)
         self.reset_button.clicked.connect(self.reset_transform)
@@ -160,9 +174,19 @@ class ProbePane(QWidget):
         self.template_combo.clear()
         self.template_combo.addItem("each model's own", OWN)
         for t in templates:
-            self.template_combo.addItem(self.ctx.template_label(t), t)
+            self.template_combo.addItem(f"{self.ctx.template_label(t)} (forced)", t)
         self.template_combo.setCurrentIndex(max(self.template_combo.findData(current or OWN), 0))
         self.template_combo.blockSignals(False)
+
+    def _on_template(self, _index: int) -> None:
+        self.ctx.set_template(self.template)
+        self._request_all()
+
+    def _on_shared_template(self, template) -> None:
+        """The Crops pane (or anyone) changed the shared template choice."""
+        i = self.template_combo.findData(OWN if template is None else template)
+        if i >= 0 and i != self.template_combo.currentIndex():
+            self.template_combo.setCurrentIndex(i)
 
     # ---------------------------------------------------------------------------- state
     @property
@@ -291,10 +315,12 @@ class ProbePane(QWidget):
             return
         if not self._ready():
             self.live_slot.cancel()
+            self.looks.follow(self)  # clears it
             return
         self.live_slot.submit(probe_tasks.probe_live, self.ctx.backend, self.ref.photo,
                               self.ref.face, tuple(self.model_ids), self.units(), self.transform(),
                               self.template, self.border, with_base=self._base is None)
+        self.looks.follow(self)  # the map and feature maps of the same crop, after it
 
     def _on_live(self, view: probe_tasks.ProbeView) -> None:
         if view.transform != self.transform() or view.model_ids != tuple(self.model_ids):
@@ -340,103 +366,6 @@ class ProbePane(QWidget):
         if self._dirty:
             QTimer.singleShot(0, self._request_all)
 
-    def _request_analysis(self) -> None:
-        self.sweeps, self.heat, self.heat_flips, self.metrics, self.errors = {}, None, None, {}, {}
-        self._heat_rows: np.ndarray | None = None
-        if not self._ready():
-            self.analysis_slot.cancel()
-            self.live_slot.cancel()
-            self._steps = []
-            self._show_empty()
-            return
-        self._steps = self._plan(self.model_ids)
-        self._n_steps = len(self._steps)
-        self._set_plot_note("Computing the sweeps…")
-        self.plot.preload()  # import matplotlib meanwhile
-        self.metrics_label.setText(f"<span style='color:{theme.MUTED}'>Computing the invariance "
-                                   "metrics…</span>")
-        self._next_step()
-
-    def _plan(self, ids) -> list[tuple]:
-        """Analysis steps, each at most ~CHUNK_PIXELS of crops, so a live request waits for
-        one short step at most: (kind, model id, what)."""
-        steps = []
-        for m in ids:
-            w, h = self._size(m)
-            small = 126 * w * h <= CHUNK_PIXELS
-            steps += [("sweep", m, PARAMS)] if small else [("sweep", m, (p,)) for p in PARAMS]
-        w, h = self._size(ids[0])
-        per = max(1, min(HEAT_N, CHUNK_PIXELS // (HEAT_N * w * h)))
-        steps += [("heat", ids[0], (a, min(a + per, HEAT_N))) for a in range(0, HEAT_N, per)]
-        return steps + [("metrics", m, None) for m in ids]
-
-    def _next_step(self) -> None:
-        if not self._steps:
-            self._current_step = ("", "", None)
-            self._show_metrics()
-            self.analysisDone.emit()
-            return
-        self._current_step = kind, mid, what = self._steps.pop(0)
-        b, r = self.ctx.backend, self.ref
-        unit, radius = self.units().get(mid, 1.0), self.radius
-        args = (b, r.photo, r.face, mid)
-        kw = dict(template=self.template, border=self.border)
-        if kind == "sweep":
-            values = {k: v for k, v in self.sweep_values().items() if k in what}
-            self.analysis_slot.submit(probe_tasks.probe_sweep, *args, unit, values, **kw)
-        elif kind == "heat":
-            self.analysis_slot.submit(probe_tasks.probe_heat, *args, unit, radius, HEAT_N, what,
-                                      **kw)
-        else:
-            self.analysis_slot.submit(probe_tasks.face_metrics, *args,
-                                      max(1, round(radius / 2 * unit)), **kw)
-        if kind != "metrics":
-            done = self._n_steps - len(self._steps) - 1
-            total = self._n_steps - len(self.model_ids)
-            self._set_plot_note(f"Computing the sweeps and the heat map… ({done}/{total})")
-
-    def _on_analysis(self, result) -> None:
-        if isinstance(result, probe_tasks.ProbeSweep):
-            old = self.sweeps.get(result.model_id)
-            self.sweeps[result.model_id] = result if old is None else probe_tasks.ProbeSweep(
-                result.model_id, result.labels, {**old.sweeps, **result.sweeps})
-        elif isinstance(result, probe_tasks.ProbeHeat):
-            self._add_heat_rows(result)
-        else:
-            self.metrics[result.model_id] = result
-            self._show_metrics()
-        self._step_done()
-
-    def _add_heat_rows(self, part: probe_tasks.ProbeHeat) -> None:
-        n = len(part.offsets)
-        if self._heat_rows is None:
-            self._heat_grid = np.full((n, n, part.grid.shape[-1]), np.nan, np.float32)
-            self._heat_rows = np.zeros(n, bool)
-        a, b = part.rows
-        self._heat_grid[a:b], self._heat_rows[a:b] = part.grid, True
-        if self._heat_rows.all():
-            grid = self._heat_grid
-            top = grid.argmax(-1)
-            self.heat = probe_tasks.ProbeHeat(part.model_id, part.labels, part.offsets, grid,
-                                              (0, n))
-            self.heat_flips = top != top[n // 2, n // 2]  # as backend.probe.flips
-
-    def _step_done(self) -> None:
-        plotted = ("sweep", "heat")
-        if self._current_step[0] in plotted and not any(s[0] in plotted for s in self._steps):
-            self._draw_figure()  # the last sweep / heat-map piece is in
-        self._next_step()
-
-    def _on_analysis_error(self, message: str) -> None:
-        mid = self._current_step[1]
-        self.errors[mid] = message
-        self.message.emit(f"Probe: {mid}: {message}")
-        self._step_done()
-
-    @property
-    def busy(self) -> bool:
-        return self.analysis_slot.busy or bool(self._steps)
-
     # ---------------------------------------------------------------------------- plots
     def _set_plot_note(self, text: str) -> None:
         self.plot.show_note(text)
@@ -481,16 +410,29 @@ class ProbePane(QWidget):
         self.metrics_label.setText(metrics_html(self.metrics, self.model_ids, self.radius))
 
     # --------------------------------------------------------------------------- export
+    def export_context(self) -> dict:
+        """What an export shows: photo, face, template, border and the slider state."""
+        dx, dy, angle, scale = self.transform()
+        r = self.ref
+        return {"photo": "" if r is None else r.path.name,
+                "face": "" if r is None else r.index + 1,
+                "template": "each model's own" if self.template is None
+                else self.ctx.template_label(self.template),
+                "border": self.border, "slider_dx": dx, "slider_dy": dy, "slider_angle": angle,
+                "slider_scale": scale}
+
     def export_png(self, path) -> str | None:
-        if not (self.sweeps or self.heat is not None):
+        if not (self.sweeps or self.heat is not None) or self.canvas is None:
             return None
-        return self.plot.save_png(path)
+        return self.canvas.save_png(path, caption=caption(self.export_context(),
+                                                          self.model_ids))
 
     def export_csv(self, path) -> int:
-        """The plotted numbers: one row per sweep point, model and plotted class, and one per
-        heat-map cell. Returns the number of data rows."""
-        return write_csv(path, [m for m in self.model_ids if m in self.sweeps], self.sweeps,
-                         self.heat, self.heat_flips)
+        """The numbers: one row per sweep point, model and plotted class, one per heat-map
+        cell of every model, one per invariance metric, each with :meth:`export_context` as
+        columns. Returns the number of data rows."""
+        return write_csv(path, [m for m in self.model_ids if m in self.sweeps or m in self.heats],
+                         self.sweeps, self.heats, self.metrics, self.export_context())
 
     def _stem(self) -> str:
         if self.ref is None:

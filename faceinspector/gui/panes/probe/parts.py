@@ -200,34 +200,79 @@ def metrics_html(metrics: dict, model_ids, radius: int) -> str:
         f"<table cellspacing='0' cellpadding='2'>{head}{''.join(rows)}</table>")
 
 
-def write_csv(path, model_ids, sweeps: dict, heat, heat_flips) -> int:
-    """The plotted numbers: one row per sweep point, model and plotted class, and one per
-    heat-map cell. Returns the number of data rows."""
+def num(v: float, digits: int = 6) -> str:
+    """A number as a CSV cell: ``digits`` significant digits, no float noise
+    (``14.400000000000002`` -> ``14.4``)."""
+    return f"{float(v):.{digits}g}"
+
+
+#: what each CSV row says about where it comes from (the pane's state when exported)
+CONTEXT = ("photo", "face", "template", "border", "slider_dx", "slider_dy", "slider_angle",
+           "slider_scale")
+
+
+def write_csv(path, model_ids, sweeps: dict, heats: dict, metrics: dict,
+              context: dict | None = None) -> int:
+    """The probe's numbers: one row per sweep point, model and plotted class; one per heat-map
+    cell of every model (its top class on the untransformed crop, and whether top-1 flipped);
+    one per invariance metric. Every row carries ``context`` (photo, face, template, border,
+    slider state). Returns the number of data rows."""
+    from ....backend.files import atomic_open
+
+    ctx = [("" if (v := (context or {}).get(k)) is None else
+            num(v) if isinstance(v, float) else str(v)) for k in CONTEXT]
     rows = 0
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["section", "parameter", "value", "dx", "dy", "model", "class",
-                    "probability", "top1_flipped"])
+                    "probability", "top1_flipped", *CONTEXT])
         for mid in model_ids:
-            s = sweeps[mid]
+            s = sweeps.get(mid)
+            if s is None:
+                continue
             for name in PARAMS:
                 values, probs = s.sweeps[name]
                 for c in plotted_classes(probs):
                     for v, p in zip(values, probs[:, c]):
-                        w.writerow(["sweep", name, repr(float(v)), "", "", mid, s.labels[c],
-                                    repr(float(p)), ""])
+                        w.writerow(["sweep", name, num(v, 4), "", "", mid, s.labels[c],
+                                    num(p), "", *ctx])
                         rows += 1
-        if heat is not None:
-            h = heat
-            c = HEAT_N // 2
+        for mid in model_ids:
+            h = heats.get(mid)
+            if h is None:
+                continue
+            c = len(h.offsets) // 2
             top = int(h.grid[c, c].argmax())
+            flips = h.grid.argmax(-1) != top
             for i, dy in enumerate(h.offsets):
                 for j, dx in enumerate(h.offsets):
-                    w.writerow(["heatmap", f"p({h.labels[top]})", "", repr(float(dx)),
-                                repr(float(dy)), h.model_id, h.labels[top],
-                                repr(float(h.grid[i, j, top])), int(heat_flips[i, j])])
+                    w.writerow(["heatmap", f"p({h.labels[top]})", "", num(dx, 4), num(dy, 4),
+                                mid, h.labels[top], num(h.grid[i, j, top]), int(flips[i, j]),
+                                *ctx])
                     rows += 1
+        for mid in model_ids:
+            m = metrics.get(mid)
+            if m is None:
+                continue
+            for name, v in (("consistency", m.consistency), ("p_top1_change_1px",
+                                                             m.p_top1_change),
+                            ("mean_abs_change_1px", m.mean_abs_change), ("ekld", m.ekld)):
+                w.writerow(["metrics", name, num(v), "", "", mid, "", "", "", *ctx])
+                rows += 1
+            for label, (v, _n) in m.ekld_per_class.items():
+                w.writerow(["metrics", "ekld_by_class", num(v), "", "", mid, label, "", "",
+                            *ctx])
+                rows += 1
     return rows
+
+
+def caption(context: dict, model_ids) -> str:
+    """One line saying what a probe export shows."""
+    c = context
+    return (f"{c.get('photo', '?')}, face {c.get('face', '?')} · template {c.get('template')} · "
+            f"border {c.get('border')} · models {', '.join(model_ids)} · sliders dx "
+            f"{c.get('slider_dx', 0):+g}, dy {c.get('slider_dy', 0):+g}, "
+            f"{c.get('slider_angle', 0):+g}°, ×{c.get('slider_scale', 1):.2f}")
 
 
 def build_figure(fig, w: int, h: int, tall: bool, ids: list, sweeps: dict, heat, errors: dict,
@@ -285,5 +330,5 @@ def build_figure(fig, w: int, h: int, tall: bool, ids: list, sweeps: dict, heat,
 
 __all__ = ["ANGLES", "BORDERS", "CHUNK_PIXELS", "DEFAULT_MODELS", "HEAT_N", "MARKER", "OWN",
            "PARAMS", "SCALES", "XLABELS", "CropView", "CropsAndPredictions", "ParamControl",
-           "build_figure", "is_classifier", "live_html", "make_controls", "metrics_html",
-           "plotted_classes", "slider_grid", "write_csv"]
+           "CONTEXT", "build_figure", "caption", "is_classifier", "live_html", "make_controls",
+           "metrics_html", "num", "plotted_classes", "slider_grid", "write_csv"]

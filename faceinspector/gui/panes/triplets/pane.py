@@ -2,11 +2,16 @@
 triplet loss, the verification threshold, and a distance matrix of every loaded face.
 
 Faces go into the A / P / N slots by dragging them from the list of loaded faces, with the
-"Selected face → A / P / N" buttons (the face selected in the Photos pane), or by clicking a
-cell of the distance matrix (that pair becomes A / P). Every face is embedded twice, from its
-aligned crop and from its raw box crop, so the numbers show how alignment moves the distances.
-Embeddings are computed on the compute lane (:func:`~faceinspector.backend.embeddings.embed_faces`,
-latest request wins); distances, loss and the matrix are numpy on the GUI thread.
+"Selected face → A / P / N" buttons (the face selected in the Photos pane), by clicking a
+cell of the distance matrix (that pair becomes A / P), from any right-click menu of a face list
+elsewhere (Verification's hardest pairs, Gallery matches, Mismatch examples: :meth:`put_path`,
+which waits for a photo that is still loading). Double-clicking a face (list, matrix cell, slot)
+opens it in Photos / Crops / Predictions. Every face is embedded twice, from its aligned crop
+and from its raw box crop, so the numbers show how alignment moves the distances. Embeddings
+are computed on the compute lane (:func:`~faceinspector.backend.embeddings.embed_faces`, latest
+request wins); the slots' distances and loss are numpy on the GUI thread; the matrix half is
+:mod:`.matrix`; which regions make A and P close and A and N far (similarity saliency) is
+:mod:`.looks`.
 
 Faces can also be dragged from the photo view and the Crops pane (:mod:`..widgets` has the
 drag payload, the heat map and the helpers shared with the Verification and Gallery panes).
@@ -14,32 +19,35 @@ drag payload, the heat map and the helpers shared with the Verification and Gall
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout,
-                               QLabel, QListWidgetItem, QPushButton,
-                               QScrollArea, QSlider, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel,
+                               QPushButton, QScrollArea, QSlider, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from ....backend import triplets
 from ....backend import embeddings
 from ....backend.types import FaceRef
-from ... import convert, theme
-from ...widgets import (METRIC_NAMES, METRIC_RANGE, HeatMap, chip_pixmap, default_threshold,
-                       fill_embedders, muted, on_screen)
+from ... import theme
+from ...widgets import (METRIC_NAMES, METRIC_RANGE, default_threshold, fill_embedders, muted,
+                        on_screen)
 from ...workers import WorkerSlot
+from .looks import PairLooks
+from .matrix import MAX_MATRIX, MatrixPart
 from .slots import SLOTS, FaceList, FaceSlot
 
 DEFAULT_MARGIN = 0.2
-MAX_MATRIX = 400  # faces in the heat map (its ordering is O(n²) on the GUI thread)
 ROWS = (("ap", "d(A, P)"), ("an", "d(A, N)"), ("loss", "triplet loss"), ("ap_ok", "A/P at τ"),
         ("an_ok", "A/N at τ"))  # the columns of the numbers grid
 
 
-class TripletsPane(QWidget):
+class TripletsPane(MatrixPart, QWidget):
     """Three slots, distances / loss / threshold, raw vs aligned, and the distance matrix."""
 
     message = Signal(str)
+    openFace = Signal(str, int)  # photo path, face index: show it in Photos / Crops / ...
 
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(parent)
@@ -52,7 +60,9 @@ class TripletsPane(QWidget):
         self.numbers: dict[str, dict[str, float]] = {}
         self.matrix_faces: list[embeddings.FaceEmbedding] = []  # in heat-map order
         self.matrix = np.zeros((0, 0))
+        self._embedded: tuple = ()  # the matrix's faces, embedded, before ordering
         self._matrix_dirty = True
+        self._pending: list[tuple[str, str, int]] = []  # put_path: (slot, path, face index)
 
         split = self.split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self._build_triplet())
@@ -72,12 +82,15 @@ class TripletsPane(QWidget):
         self.matrix_worker.result.connect(self._on_matrix_embedded)
         self.matrix_worker.progress.connect(self._on_matrix_progress)
         self.matrix_worker.error.connect(self._on_error)
+        self.order_worker = WorkerSlot(ctx.pool, "io", "triplet-order", self)
+        self.order_worker.result.connect(self._on_ordered)
+        self.order_worker.error.connect(self._on_error)
         self._matrix_timer = QTimer(self)
         self._matrix_timer.setSingleShot(True)
         self._matrix_timer.setInterval(600)  # photos arrive one by one: embed once they settle
         self._matrix_timer.timeout.connect(self.request_matrix)
         self.embedder.currentIndexChanged.connect(self._on_embedder)
-        self.metric.currentIndexChanged.connect(self._on_metric)
+        self.metric_box.currentIndexChanged.connect(self._on_metric)
         self.matrix_crop.currentIndexChanged.connect(lambda _i: self._draw_matrix())
         self.alpha.valueChanged.connect(self._update_numbers)
         self.tau.valueChanged.connect(self._update_numbers)
@@ -88,12 +101,12 @@ class TripletsPane(QWidget):
         self._reset_tau()
 
     def _build_triplet(self) -> QWidget:
-        self.embedder, self.metric = QComboBox(), QComboBox()
+        self.embedder, self.metric_box = QComboBox(), QComboBox()  # not "metric": a QWidget virtual
         self.embedder.setToolTip("Which face embedder's distances to show")
         for m, name in METRIC_NAMES.items():
-            self.metric.addItem(name, m)
+            self.metric_box.addItem(name, m)
         top = QHBoxLayout()
-        for w in (QLabel("Embedder:"), self.embedder, QLabel("Distance:"), self.metric,
+        for w in (QLabel("Embedder:"), self.embedder, QLabel("Distance:"), self.metric_box,
                   QLabel(" Selected face →")):
             top.addWidget(w, 1 if w is self.embedder else 0)
         self.put_buttons = {}
@@ -107,6 +120,7 @@ class TripletsPane(QWidget):
         slots_row = QHBoxLayout()
         for view in self.slot_views.values():
             view.dropped.connect(self._on_dropped)
+            view.opened.connect(self._open_slot)
             slots_row.addWidget(view, 1)
 
         grid = QGridLayout()  # one row per crop, so raw vs aligned reads down a column
@@ -149,6 +163,8 @@ class TripletsPane(QWidget):
         for part in (top, slots_row, grid, sliders):
             ul.addLayout(part)
         ul.addWidget(self.formula)
+        self.looks = PairLooks(self.ctx)  # similarity saliency of A–P and A–N (issue 19)
+        ul.addWidget(self.looks)
         self._upper = upper
         scroll = QScrollArea()  # a short dock scrolls the slots instead of squashing them
         scroll.setWidget(upper)
@@ -158,36 +174,6 @@ class TripletsPane(QWidget):
         scroll.setMinimumHeight(90)
         return scroll
 
-    def _build_matrix(self) -> QWidget:
-        self.faces_list = FaceList()
-        self.faces_list.itemDoubleClicked.connect(self._on_list_double_click)
-        self.matrix_crop = QComboBox()
-        self.matrix_crop.addItem("aligned crops", "aligned")
-        self.matrix_crop.addItem("raw box crops", "raw")
-        refresh = QPushButton("Refresh")
-        refresh.setToolTip("Embed every face of the loaded photos again")
-        refresh.clicked.connect(lambda: self.request_matrix(force=True))
-        self.matrix_status = muted("Load photos to see every face's distances.")
-        self.matrix_status.setWordWrap(False)
-        self.matrix_status.setMinimumWidth(60)
-        bar = QHBoxLayout()
-        for w in (QLabel("<b>Distance matrix</b> of"), self.matrix_crop, self.matrix_status,
-                  refresh):
-            bar.addWidget(w, 1 if w is self.matrix_status else 0)
-        self.heat = HeatMap()
-        self.heat.set_text("The heat map appears here; click a cell to put that pair into "
-                           "A / P.")
-        self.heat.cellClicked.connect(self.click_cell)
-        body = QHBoxLayout()
-        body.addWidget(self.heat, 1)
-        body.addWidget(self.faces_list)
-        lower = QWidget()
-        ll = QVBoxLayout(lower)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addLayout(bar)
-        ll.addLayout(body, 1)
-        return lower
-
     # --------------------------------------------------------------------------- state
     @property
     def model_id(self) -> str | None:
@@ -195,7 +181,7 @@ class TripletsPane(QWidget):
 
     @property
     def metric_id(self) -> str:
-        return self.metric.currentData()
+        return self.metric_box.currentData()
 
     @property
     def margin(self) -> float:
@@ -236,9 +222,31 @@ class TripletsPane(QWidget):
             b.setEnabled(ref is not None)
 
     def set_photos(self, items) -> None:
-        """The Photos pane's list changed: re-embed every face soon (if shown)."""
+        """The Photos pane's list changed: re-embed every face soon (if shown), and fill the
+        slots :meth:`put_path` was waiting to fill."""
         self._items, self._faces, self._matrix_dirty = items, None, True
         self._matrix_timer.start()
+        waiting, self._pending = self._pending, []
+        for slot, path, index in waiting:
+            self.put_path(slot, path, index)
+
+    def put_path(self, slot: str, path, index: int) -> bool:
+        """Put face ``index`` of photo ``path`` into ``slot``. False when that photo is not
+        loaded yet: the slot is filled as soon as it is (open it in the Photos pane)."""
+        ref = self.find_face(str(path), int(index))
+        if ref is None:
+            self._pending = [w for w in self._pending if w[0] != slot]
+            self._pending.append((slot, str(path), int(index)))
+            self.slots[slot] = None
+            self.slot_views[slot].clear(f"loading {Path(path).name}…")
+            return False
+        self.put_face(slot, ref)
+        return True
+
+    def _open_slot(self, slot: str) -> None:
+        ref = self.slots.get(slot)
+        if ref is not None:
+            self.openFace.emit(str(ref.path), int(ref.index))
 
     def put_selected(self, slot: str) -> None:
         if self.ref is None:
@@ -250,19 +258,6 @@ class TripletsPane(QWidget):
     def put_face(self, slot: str, ref: FaceRef) -> None:
         self.slots[slot] = ref
         self._request_slots()
-
-    def _loaded(self, row: int) -> FaceRef | None:
-        if not 0 <= row < len(self.matrix_faces):
-            return None
-        key = self.matrix_faces[row].key
-        return next((f for f in self.faces if f.key == key), None)
-
-    def click_cell(self, row: int, col: int) -> None:
-        """A heat-map cell (in display order): that pair goes into Anchor and Positive."""
-        a, p = self._loaded(row), self._loaded(col)
-        if a is not None and p is not None:
-            self.slots["A"], self.slots["P"] = a, p
-            self._request_slots()
 
     def find_face(self, path: str, index: int) -> FaceRef | None:
         """A loaded face by photo path and face index (what a face drag carries)."""
@@ -277,12 +272,6 @@ class TripletsPane(QWidget):
         if self.ref is not None and str(self.ref.path) == str(path) and self.ref.index == index:
             ref = ref.with_photo(self.ref.photo)  # pixels at hand
         self.put_face(slot, ref)
-
-    def _on_list_double_click(self, item: QListWidgetItem) -> None:
-        empty = next((k for k, v in self.slots.items() if v is None), "N")
-        ref = self._loaded(self.faces_list.row(item))
-        if ref is not None:
-            self.put_face(empty, ref)
 
     def _on_cards(self, cards) -> None:
         before = self.model_id
@@ -310,21 +299,7 @@ class TripletsPane(QWidget):
         elif self.ctx.backend is not None and self.model_id:
             self.slot_worker.submit(embeddings.embed_faces, self.ctx.backend, missing,
                                     self.model_id)
-
-    def request_matrix(self, force: bool = False) -> None:
-        """Embed every loaded face (when the pane is on screen, or ``force``)."""
-        if not (force or (self._matrix_dirty and on_screen(self))):
-            return
-        if not self.faces:
-            self.matrix_faces = []
-            self._draw_matrix()
-            return
-        if self.ctx.backend is None or not self.model_id:
-            return
-        self._matrix_dirty = False
-        faces = self.faces[:MAX_MATRIX]
-        self.matrix_status.setText(f"embedding {len(faces)} faces…")
-        self.matrix_worker.submit(embeddings.embed_faces, self.ctx.backend, faces, self.model_id)
+        self.looks.request(self.ctx.backend, self.slots, self.model_id)  # after the numbers
 
     def _fit_split(self) -> None:
         """Slots and numbers at their whole height, the rest for the heat map, until the user
@@ -363,16 +338,6 @@ class TripletsPane(QWidget):
         self.matrix_status.setText(message)
         self.message.emit(f"Triplets: {message}")
 
-    def _on_matrix_progress(self, p) -> None:
-        if p.total:
-            self.matrix_status.setText(f"embedding faces: {p.done}/{p.total} photos")
-
-    def _on_matrix_embedded(self, embs) -> None:
-        self._remember(embs)
-        self.matrix_faces = [fe for fe in embs if fe is not None]
-        self._request_slots()
-        self._draw_matrix()
-
     # ---------------------------------------------------------------------------- views
     def _show_slots(self) -> None:
         for key, view in self.slot_views.items():
@@ -380,7 +345,7 @@ class TripletsPane(QWidget):
             fe = self.cache.get(ref.key) if ref is not None else None
             if fe is not None:
                 view.show_face(fe)
-            else:
+            elif not any(w[0] == key for w in self._pending):
                 view.clear("drop a face here" if ref is None else "embedding…")
 
     def _update_numbers(self, *_args) -> None:
@@ -420,35 +385,4 @@ class TripletsPane(QWidget):
             put(key, f"<span style='color:{theme.BOX if ok else theme.ERROR}'>"
                      f"{'same' if d < tau else 'different'} {'✓' if ok else '✗'}</span>")
 
-    def _draw_matrix(self) -> None:
-        faces = self.matrix_faces
-        self.matrix = np.zeros((0, 0))
-        if faces:
-            emb = np.stack([fe.embedding(self.matrix_crop.currentData()) for fe in faces])
-            dist = triplets.distance_matrix(emb, self.metric_id)
-            order = triplets.order_by_similarity(dist)
-            self.matrix_faces = [faces[i] for i in order]
-            self.matrix = dist[np.ix_(order, order)]
-            self.matrix_status.setText(f"{len(faces)} faces; click a cell to compare a pair")
-            self._paint_matrix()
-        else:
-            self.heat.set_text("Load photos to see every face's distances.")
-        self.faces_list.clear()
-        self.faces_list.keys = [fe.key for fe in self.matrix_faces]
-        for i, fe in enumerate(self.matrix_faces):
-            icon = (convert.to_qpixmap(fe.thumb) if fe.thumb is not None
-                    else chip_pixmap(fe.aligned.pixels, 36))
-            item = QListWidgetItem(QIcon(icon),
-                                   f"{i + 1} · {fe.label}")
-            item.setToolTip(f"{fe.label}: drag onto a slot")
-            self.faces_list.addItem(item)
-
-    def _paint_matrix(self) -> None:
-        n = len(self.matrix_faces)
-        self.heat.set_matrix(self.matrix, [fe.label for fe in self.matrix_faces],
-                             f"{n} faces, close ones together · {self.model_id} · "
-                             f"{self.matrix_crop.currentData()} crops",
-                             METRIC_NAMES[self.metric_id], self.threshold)
-
-
-__all__ = ["FaceList", "FaceSlot", "TripletsPane"]
+__all__ = ["FaceList", "FaceSlot", "MAX_MATRIX", "TripletsPane"]

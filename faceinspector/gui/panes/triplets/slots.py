@@ -25,7 +25,8 @@ class FaceList(QListWidget):
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setFixedWidth(172)
         self.setToolTip("Every face of the loaded photos, in the heat map's order: drag one "
-                        "onto Anchor, Positive or Negative (double-click: the next empty slot)")
+                        "onto Anchor, Positive or Negative (right-click: send it to a slot; "
+                        "double-click: open it in Photos)")
         self.keys: list[tuple] = []  # FaceEmbedding.key per row, set by the pane
 
     def mimeTypes(self) -> list[str]:
@@ -43,12 +44,14 @@ class FaceSlot(QFrame):
     """One of Anchor / Positive / Negative: the aligned chip, the raw chip, the face's name."""
 
     dropped = Signal(str, str, int)  # slot key, photo path, face index
+    opened = Signal(str)  # slot key: double-clicked, open its face in Photos
 
     def __init__(self, key: str, parent=None) -> None:
         super().__init__(parent)
         self.key = key
         self.setAcceptDrops(True)
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setToolTip(f"{SLOTS[key]}: drop a face here; double-click to open it in Photos")
         self.aligned, self.raw, self.name = QLabel(), QLabel(), muted()
         for label, side in ((self.aligned, CHIP), (self.raw, CHIP // 2)):
             label.setFixedSize(side, side)
@@ -89,6 +92,9 @@ class FaceSlot(QFrame):
         self.raw.setPixmap(chip_pixmap(fe.raw.pixels, CHIP // 2))
         self.name.setText(fe.label)
         self.name.setToolTip(f"{fe.label}, aligned with {fe.aligned.template}")
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        self.opened.emit(self.key)
 
     def dragEnterEvent(self, event) -> None:
         if read_face_mime(event.mimeData()) is not None:

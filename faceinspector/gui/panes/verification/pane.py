@@ -7,39 +7,49 @@ Run the LFW protocol on the LFW folder chosen in File ▸ Preferences (any layou
 in the LFW folder.
 Every image is embedded on the compute lane (:func:`~faceinspector.backend.evaluate.verify`:
 MTCNN -> central face -> the embedder's chip -> batched embedder) with progress and cancel. The
-pane shows the distance histograms of same vs different pairs, the ROC curve, the
-accuracy-maximising τ, TAR at FAR = 1e-3, and the hardest positives and negatives (click one to
-see both images and the chips the embedder saw). Export as PNG (the plots) and CSV (every pair).
+pane says which embedder saw which chip, and shows the distance histograms of same vs different
+pairs, the ROC curve, the accuracy-maximising τ, TAR at FAR = 1e-3 (each with a 95 % bootstrap
+interval; a FAR the negatives cannot resolve is marked), the figures at a fixed threshold (dlib's
+0.6 as a preset), and optionally the raw box crops of the same faces as a second row. With one
+fold it says that τ was chosen on the same pairs. The hardest positives and negatives: click one
+to see both images and the chips the embedder saw, double-click to open it in Photos / Crops /
+Predictions, right-click to send it to Triplets (:mod:`...face_links`); each pair's icon and the
+selected pair's maps show which regions push it apart or pull it close (:mod:`.looks`). Export
+as PNG (the plots, with a caption) and CSV (every pair, with the embedder, template and
+thresholds).
 """
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel,
-                               QListWidget, QListWidgetItem, QProgressBar, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
+                               QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from ....backend import triplets
 from ....backend import evaluate
-from ....backend.files import atomic_open
 from ... import theme
+from ...face_links import HINT, FaceLinks, set_faces
 from ...workers import Progress, WorkerSlot
-from ...widgets import METRIC_NAMES, LazyPlot, chip_pixmap, fill_embedders
+from ...widgets import METRIC_NAMES, LazyPlot, chip_pixmap, default_threshold, fill_embedders
+from . import report
+from .looks import HardestLooks
 
 HARDEST = 10  # pairs in each "hardest" list
 PAIR_SIDE = 62  # px of each image / chip of the clicked pair
-FAR = 1e-3
+FAR = report.FAR
+DLIB_TAU = triplets.DLIB_THRESHOLD
 
 
 class VerificationPane(QWidget):
     """Load a labelled set, embed it in a worker, show histograms, ROC and the hardest pairs."""
 
     message = Signal(str)
+    openFace = Signal(str, int)  # photo path, face index: show it in Photos / Crops / ...
+    sendToTriplets = Signal(str, int, str)  # photo path, face index, slot "A" / "P" / "N"
 
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(parent)
@@ -66,9 +76,30 @@ class VerificationPane(QWidget):
         self.rerun_button.setEnabled(False)
         self.rerun_button.clicked.connect(self.rerun)
         self.embedder = QComboBox()
-        self.metric = QComboBox()
+        self.embedder.setMinimumContentsLength(10)
+        self.chip_label = QLabel()
+        self.chip_label.setStyleSheet(f"color: {theme.MUTED};")
+        self.metric_box = QComboBox()
         for m, name in METRIC_NAMES.items():
-            self.metric.addItem(name, m)
+            self.metric_box.addItem(name, m)
+        self.crops = QComboBox()
+        self.crops.addItem("aligned", "")
+        self.crops.addItem("raw vs aligned", "raw")
+        self.crops.setToolTip("raw vs aligned: the same faces and pairs, also through the raw "
+                              "box crop (a second accuracy row and ROC curve)")
+        self.fixed_on = QCheckBox("fixed τ")
+        self.fixed_on.setChecked(True)
+        self.fixed_on.setToolTip("Also report accuracy, FAR and FRR at a threshold fixed in "
+                                 "advance: honest even with one fold")
+        self.fixed_tau = QDoubleSpinBox()
+        self.fixed_tau.setRange(0.0, 4.0)
+        self.fixed_tau.setDecimals(3)
+        self.fixed_tau.setSingleStep(0.01)
+        self.fixed_tau.setValue(DLIB_TAU)
+        self.fixed_tau.setKeyboardTracking(False)
+        self.dlib_button = QPushButton(f"dlib {DLIB_TAU:g}")
+        self.dlib_button.setToolTip("dlib's own same-person threshold for its ResNet (L2)")
+        self.dlib_button.clicked.connect(self.use_dlib_threshold)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.hide()
@@ -77,21 +108,28 @@ class VerificationPane(QWidget):
         self.progress.hide()
         self.png_button = QPushButton("PNG…")
         self.csv_button = QPushButton("CSV…")
-        self.png_button.setToolTip("Save the histograms and the ROC curve")
-        self.csv_button.setToolTip("Save every pair: images, same person, fold, distance")
+        self.png_button.setToolTip("Save the histograms and the ROC curve (with a caption)")
+        self.csv_button.setToolTip("Save every pair: images, faces, same person, fold, "
+                                   "distances, decisions, embedder and template")
         self.png_button.clicked.connect(self.export_png_dialog)
         self.csv_button.clicked.connect(self.export_csv_dialog)
         top = QHBoxLayout()
+        top.addWidget(QLabel("Data:"))
         for w in (self.lfw_button, self.pairs_button, self.folder_button, self.rerun_button):
             top.addWidget(w)
-        top.addSpacing(6)
-        top.addWidget(QLabel("Embedder:"))
-        top.addWidget(self.embedder, 1)
-        top.addWidget(self.metric)
-        top.addStretch(0)
+        top.addStretch(1)
         top.addWidget(QLabel("Export:"))
         top.addWidget(self.png_button)
         top.addWidget(self.csv_button)
+        second = QHBoxLayout()
+        for w, stretch in ((QLabel("Embedder:"), 0), (self.embedder, 1), (self.chip_label, 0),
+                           (self.metric_box, 0)):
+            second.addWidget(w, stretch)
+        third = QHBoxLayout()
+        for w, stretch in ((QLabel("Crops:"), 0), (self.crops, 0), (self.fixed_on, 0),
+                           (self.fixed_tau, 0), (self.dlib_button, 0)):
+            third.addWidget(w, stretch)
+        third.addStretch(1)
         run = QHBoxLayout()
         run.addWidget(self.progress, 1)
         run.addWidget(self.cancel_button)
@@ -107,8 +145,11 @@ class VerificationPane(QWidget):
         self.negatives = QListWidget()
         for lst in (self.positives, self.negatives):
             lst.setMinimumHeight(48)
-        self.positives.setToolTip("Same person, yet far apart: the embedder's misses")
-        self.negatives.setToolTip("Different people, yet close: the embedder's false alarms")
+        self.positives.setToolTip("Same person, yet far apart: the embedder's misses\n" + HINT)
+        self.negatives.setToolTip("Different people, yet close: the embedder's false alarms\n"
+                                  + HINT)
+        self.links = [FaceLinks(lst, self.openFace.emit, self.sendToTriplets.emit)
+                      for lst in (self.positives, self.negatives)]
         self.positives.currentRowChanged.connect(lambda r: self.show_pair("pos", r))
         self.negatives.currentRowChanged.connect(lambda r: self.show_pair("neg", r))
         self.pair_views = [QLabel() for _ in range(4)]  # image a, chip a, image b, chip b
@@ -133,6 +174,10 @@ class VerificationPane(QWidget):
         sl.addWidget(self.negatives, 1)
         sl.addLayout(views)
         sl.addWidget(self.pair_text)
+        # similarity saliency of the hardest pairs: list icons, the selected pair larger
+        self.looks = HardestLooks(ctx, {"pos": self.positives, "neg": self.negatives}, self)
+        sl.addWidget(self.looks.row)
+        sl.addWidget(self.looks.text)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.plot)
         split.addWidget(side)
@@ -143,6 +188,8 @@ class VerificationPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.addLayout(top)
+        layout.addLayout(second)
+        layout.addLayout(third)
         layout.addLayout(run)
         layout.addWidget(self.summary)
         layout.addWidget(split, 1)
@@ -155,11 +202,18 @@ class VerificationPane(QWidget):
         self.preview_worker = WorkerSlot(ctx.pool, "compute", "verification-pair", self)
         self.preview_worker.result.connect(self._on_preview)
         self.preview_worker.error.connect(lambda m: self.pair_text.setText(m))
-        self.metric.currentIndexChanged.connect(self._on_metric)
+        # new distance or fixed τ: bootstrap intervals and ROC again, off the GUI thread
+        self.stats_worker = WorkerSlot(ctx.pool, "io", "verification-stats", self)
+        self.stats_worker.result.connect(self._on_stats)
+        self.stats_worker.error.connect(self._on_error)
+        self.metric_box.currentIndexChanged.connect(self._on_metric)
         self.embedder.currentIndexChanged.connect(self._on_embedder)
-        ctx.cardsChanged.connect(lambda cards: fill_embedders(self.embedder, cards,
-                                                              self.model_id))
+        self.crops.currentIndexChanged.connect(self._on_crops)
+        self.fixed_on.toggled.connect(self._on_fixed)
+        self.fixed_tau.valueChanged.connect(self._on_fixed)
+        ctx.cardsChanged.connect(self._on_cards)
         fill_embedders(self.embedder, ctx.cards, None)
+        self._show_chip()
         self._update_exports()
 
     @property
@@ -168,7 +222,33 @@ class VerificationPane(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.worker.busy
+        return self.worker.busy or self.stats_worker.busy
+
+    @property
+    def threshold(self) -> float | None:
+        """The fixed threshold τ the figures are also given at (None: off)."""
+        return float(self.fixed_tau.value()) if self.fixed_on.isChecked() else None
+
+    @property
+    def also(self) -> tuple:
+        return ("raw",) if self.crops.currentData() == "raw" else ()
+
+    def use_dlib_threshold(self) -> None:
+        """dlib's 0.6 (L2) as the fixed threshold."""
+        self.metric_box.setCurrentIndex(self.metric_box.findData("l2"))
+        self.fixed_on.setChecked(True)
+        self.fixed_tau.setValue(DLIB_TAU)
+
+    def _on_cards(self, cards) -> None:
+        fill_embedders(self.embedder, cards, self.model_id)
+        self._show_chip()
+
+    def _show_chip(self) -> None:
+        card = self.ctx.card(self.model_id) if self.model_id else None
+        spec = getattr(card, "spec", None)
+        text = "" if spec is None else f"{spec.template} {spec.size[0]}×{spec.size[1]}"
+        self.chip_label.setText(text)
+        self.chip_label.setToolTip(f"{self.model_id} sees its own chip: {text}" if text else "")
 
     # ------------------------------------------------------------------------------ run
     def lfw_folder(self) -> str:
@@ -203,7 +283,7 @@ class VerificationPane(QWidget):
         self._t0 = time.perf_counter()
         self.summary.setText(f"Embedding the images of LFW in <b>{folder}</b>…")
         self.worker.submit(evaluate.verify_lfw, backend, folder, self.model_id,
-                           self.metric.currentData())
+                           self.metric_box.currentData(), threshold=self.threshold, also=self.also)
 
     def load(self, source, root=None) -> None:
         """Embed and verify ``source`` (a pairs file or a folder of people) in a worker."""
@@ -215,7 +295,8 @@ class VerificationPane(QWidget):
         self._t0 = time.perf_counter()
         self.summary.setText(f"Embedding the images of <b>{Path(source).name}</b>…")
         self.worker.submit(evaluate.verify, backend, source, self.model_id,
-                           self.metric.currentData(), root)
+                           self.metric_box.currentData(), root, threshold=self.threshold,
+                           also=self.also)
 
     def rerun(self) -> None:
         if self.source is not None and self.source[0] == "lfw":
@@ -253,39 +334,48 @@ class VerificationPane(QWidget):
     def _on_result(self, result: evaluate.Verification) -> None:
         self.result = result
         self._show()
+        metric = self.metric_box.currentData()
+        if (result.metric, result.threshold) != (metric, self.threshold):  # changed meanwhile
+            self.stats_worker.submit(result.with_metric, metric, self.threshold)
 
     def _on_metric(self, _index: int) -> None:
-        metric = self.metric.currentData()
+        metric = self.metric_box.currentData()
+        self.fixed_tau.blockSignals(True)  # a threshold in the new distance's units
+        self.fixed_tau.setValue(default_threshold(self.model_id, metric))
+        self.fixed_tau.blockSignals(False)
         if self.result is not None and self.result.metric != metric:
-            self.result = self.result.with_metric(metric)  # numpy only: no model runs
+            self.summary.setText(self.summary.text() + "<br><i>Measuring again under "
+                                 f"{METRIC_NAMES[metric]} distance…</i>")
+            self.stats_worker.submit(self.result.with_metric, metric, self.threshold)
+
+    def _on_fixed(self, *_args) -> None:
+        self.fixed_tau.setEnabled(self.fixed_on.isChecked())
+        if self.result is not None and self.result.threshold != self.threshold:
+            self.stats_worker.submit(self.result.with_threshold, self.threshold)
+
+    def _on_stats(self, result: evaluate.Verification) -> None:
+        if result.metric == self.metric_box.currentData() and result.threshold == self.threshold:
+            self.result = result
             self._show()
 
     def _on_embedder(self, _index: int) -> None:
+        self._show_chip()
+        self.fixed_tau.setValue(default_threshold(self.model_id, self.metric_box.currentData()))
         if self.result is not None and self.result.model_id != self.model_id:
             self.summary.setText(self.summary.text() + f"<br><i>Press “Run again” to measure "
                                  f"{self.model_id}.</i>")
+
+    def _on_crops(self, _index: int) -> None:
+        if self.result is not None and set(self.result.extra) != set(self.also):
+            self.summary.setText(self.summary.text() + "<br><i>Press “Run again” to measure "
+                                 f"{self.crops.currentText()}.</i>")
 
     # ---------------------------------------------------------------------------- views
     def _show(self) -> None:
         r = self.result
         rep = r.report
-        n_same = int(rep.same.sum())
-        tar = rep.tar_at_far.get(FAR, triplets.tar_at_far(rep.dist, rep.same, FAR))
-        unreadable = f" ({len(r.errors)} unreadable)" if r.errors else ""
-        left_out = evaluate.excluded_line(rep)
-        left_out = f"<br><span style='color:{theme.ERROR}'>{left_out}.</span>" if left_out else ""
-        what = ("pairs file" if r.kind == "pairs" else
-                f"folder, {len({n.split('/')[0] for n in r.images})} people")
-        self.summary.setText(
-            f"<b>{r.source.name}</b> ({what}): {rep.n_pairs} pairs ({n_same} same, "
-            f"{rep.n_pairs - n_same} different), {len(r.images)} images, faces found in "
-            f"{int(r.detected.sum())}{unreadable}; {r.model_id}, {METRIC_NAMES[r.metric]} "
-            "distance.<br>"
-            f"<b>accuracy {rep.accuracy * 100:.2f} % ± {rep.accuracy_std * 100:.2f}</b> "
-            f"(τ chosen on the other folds) · best τ <b>{rep.threshold:.3f}</b> · AUC "
-            f"{rep.auc:.4f} · <b>TAR @ FAR=1e-3: {tar * 100:.2f} %</b> · {r.seconds:.0f} s"
-            + left_out)
-        self.plot.request(lambda canvas: self._draw(canvas, tar))
+        self.summary.setText(report.summary_html(r))
+        self.plot.request(self._draw)
         pos, neg = triplets.hardest_pairs(rep.dist, rep.same, HARDEST)
         self.hardest = {"pos": [int(i) for i in pos], "neg": [int(i) for i in neg]}
         for lst, idx in ((self.positives, pos), (self.negatives, neg)):
@@ -294,44 +384,21 @@ class VerificationPane(QWidget):
             for i in idx:
                 p = r.pairs[rep.pair(i)]
                 item = QListWidgetItem(f"{rep.dist[i]:.3f}  {Path(p.a).stem} ↔ {Path(p.b).stem}")
-                item.setToolTip(f"{p.a}\n{p.b}\nfold {p.fold + 1}")
+                item.setToolTip(f"{p.a}\n{p.b}\nfold {p.fold + 1}\n{HINT}")
+                set_faces(item, ("first image", r.root / p.a, r.face_of(p.a)),
+                          ("second image", r.root / p.b, r.face_of(p.b)))
                 lst.addItem(item)
             lst.blockSignals(False)
+        self.looks.start(r, self.hardest)
         self._update_exports()
 
-    def _draw(self, canvas, tar: float) -> None:
-        r, rep = self.result, self.result.report
+    def _draw(self, canvas) -> None:
+        r = self.result
         canvas.reset()
         with canvas.styled():
-            self._plot(canvas.figure, r, rep, tar)
+            report.plot(canvas.figure, r)
             canvas.figure.set_layout_engine("tight", pad=0.5)  # applied by the (background) draw
         canvas.draw_idle()
-
-    @staticmethod
-    def _plot(fig, r, rep, tar: float) -> None:
-        ax1, ax2 = fig.subplots(1, 2)
-        bins = np.linspace(float(rep.dist.min()), float(rep.dist.max()), 50)
-        ax1.hist(rep.dist[rep.same], bins=bins, alpha=0.6, color="#26a69a", label="same person")
-        ax1.hist(rep.dist[~rep.same], bins=bins, alpha=0.6, color="#7e57c2",
-                 label="different people")
-        ax1.axvline(rep.threshold, color="k", ls="--", lw=1, label=f"τ = {rep.threshold:.3f}")
-        ax1.set_xlabel(f"{METRIC_NAMES[r.metric]} distance")
-        ax1.set_ylabel("pairs")
-        ax1.legend(fontsize=7)
-        ax1.set_title(f"accuracy {rep.accuracy * 100:.2f} %")
-        fpr = np.maximum(rep.fpr, 1e-5)
-        ax2.plot(fpr, rep.tpr, color="#1e88e5", lw=1.5)
-        ax2.axvline(FAR, color="0.5", ls=":", lw=1)
-        ax2.plot([FAR], [tar], "o", color=theme.ERROR, ms=4, label=f"TAR {tar * 100:.1f} % "
-                                                                   "@ FAR 1e-3")
-        ax2.set_xscale("log")
-        ax2.set_xlim(1e-4 if len(rep.dist) > 1000 else 1e-3 / 2, 1)
-        ax2.set_ylim(0, 1.01)
-        ax2.set_xlabel("false accept rate (FAR)")
-        ax2.set_ylabel("true accept rate (TAR)")
-        ax2.set_title(f"ROC · AUC {rep.auc:.4f}")
-        ax2.legend(fontsize=7, loc="lower right")
-        ax2.grid(alpha=0.3)
 
     def show_pair(self, kind: str, row: int) -> None:
         """Show the images and chips of the ``row``-th hardest positive / negative pair."""
@@ -344,6 +411,7 @@ class VerificationPane(QWidget):
                                f"({'same person' if p.same else 'different people'})")
         self.preview_worker.submit(evaluate.pair_preview, self.ctx.backend, self.result.root,
                                    p.a, p.b, self.result.model_id)
+        self.looks.show_pair(kind, row)
 
     def _on_preview(self, preview) -> None:
         self.preview = preview
@@ -357,38 +425,12 @@ class VerificationPane(QWidget):
             b.setEnabled(self.result is not None)
 
     def export_png(self, path) -> str:
-        """The histograms and the ROC curve (drawn afresh, so it works before the pane is
-        ever shown)."""
-        import matplotlib
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        from ...plot_canvas import RC
-
-        r = self.result
-        tar = r.report.tar_at_far.get(FAR, triplets.tar_at_far(r.report.dist, r.report.same, FAR))
-        fig = Figure(figsize=(9, 3.6), dpi=100)
-        with matplotlib.rc_context(RC):
-            self._plot(fig, r, r.report, tar)
-            fig.suptitle(f"{r.source.name}: {r.model_id}, {METRIC_NAMES[r.metric]} distance, "
-                         f"{r.report.n_pairs} pairs")
-            fig.tight_layout()
-        with atomic_open(path) as fh:
-            FigureCanvasAgg(fig).print_png(fh)
-        return str(path)
+        """The histograms and the ROC curve with a caption (drawn afresh, so it works before
+        the pane is ever shown)."""
+        return report.export_png(self.result, path)
 
     def export_csv(self, path) -> int:
-        r = self.result
-        rep = r.report
-        with atomic_open(path, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["image_a", "image_b", "same", "fold", "distance", "predicted_same",
-                        "model", "metric", "threshold"])
-            for i, d in enumerate(rep.dist):
-                p = r.pairs[rep.pair(i)]
-                w.writerow([p.a, p.b, int(p.same), p.fold + 1, f"{d:.6f}",
-                            int(d < rep.threshold), r.model_id, r.metric, f"{rep.threshold:.6f}"])
-        return len(rep.dist)
+        return report.export_csv(self.result, path)
 
     def export_png_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the plots", "verification.png",
