@@ -12,7 +12,7 @@ compute the same numbers. Outputs, as facenet-pytorch's:
   probabilities (N, 2).
 
 :mod:`faceinspector.backend.detect` loads them (torch engine) or exports them once to ONNX
-(:func:`faceinspector.backend.engines.cached_export`) and runs the exports without torch.
+(:func:`faceinspector.backend.onnx_export.cached_export`) and runs the exports without torch.
 """
 
 from __future__ import annotations

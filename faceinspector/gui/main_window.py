@@ -11,16 +11,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFileDialog,
-                               QFormLayout, QFrame, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QScrollArea, QSpinBox, QStyle, QToolButton,
+from PySide6.QtWidgets import (QDialog, QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QScrollArea, QStyle, QToolButton,
                                QWidget)
 
 from . import jobs, settings
 from .context import AppContext
-from .data_folders import DataFolderRow
+from .file_actions import FileActions
 from .focus_ring import FocusRing
 from .navigation import Navigation
+from .preferences import PreferencesDialog
 from .panes.crops import CropsPane
 from .panes.evaluate import EvaluatePane
 from .panes.gallery import GalleryPane
@@ -37,49 +37,7 @@ DEFAULT_SIZE = QSize(1400, 900)
 FETCH = "faceinspector models fetch"
 
 
-class PreferencesDialog(QDialog):
-    """Device, detection size and the data-set folders (checked on ``pool``'s io lane)."""
-
-    def __init__(self, prefs: settings.Preferences, parent=None,
-                 pool: WorkerPool | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Preferences")
-        self.device = QComboBox()
-        for d in settings.DEVICES:
-            self.device.addItem({"auto": "auto (CUDA when available)", "cpu": "CPU",
-                                 "cuda": "CUDA"}[d], d)
-        self.device.setCurrentIndex(max(0, self.device.findData(prefs.device)))
-        self.max_side = QSpinBox()
-        self.max_side.setRange(160, 8192)
-        self.max_side.setSingleStep(64)
-        self.max_side.setSuffix(" px")
-        self.max_side.setValue(prefs.detect_max_side)
-        self.max_side.setToolTip("Photos are shrunk to this long side for MTCNN's first stages "
-                                 "(smaller is faster, larger finds smaller faces).")
-        form = QFormLayout(self)
-        form.addRow("Device:", self.device)
-        form.addRow("Detection max side:", self.max_side)
-        self.celeba = DataFolderRow("celeba", prefs.celeba_dir, pool)
-        self.lfw = DataFolderRow("lfw", prefs.lfw_dir, pool)
-        form.addRow("CelebA folder:", self.celeba)
-        form.addRow("LFW folder:", self.lfw)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-    def value(self) -> settings.Preferences:
-        return settings.Preferences(self.device.currentData(), self.max_side.value(),
-                                    self.celeba.folder(), self.lfw.folder())
-
-    def done(self, result: int) -> None:
-        for row in (self.celeba, self.lfw):
-            row.stop()
-        super().done(result)
-
-
-class MainWindow(Navigation, QMainWindow):
+class MainWindow(FileActions, Navigation, QMainWindow):
     """Photos | Crops / Predictions (+ Probe, Triplets, Verification, Gallery, Morph) as docks.
 
     Parameters
@@ -432,24 +390,7 @@ class MainWindow(Navigation, QMainWindow):
         else:
             self.statusBar().clearMessage()
 
-    # -------------------------------------------------------------------------- files
-    def load_template_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load an alignment template", "",
-                                              "Templates (*.json);;All files (*)")
-        if path:
-            self.load_template(path)
-
-    def load_template(self, path: str) -> None:
-        """Read a template file on the io lane; offer it in the panes' template choices."""
-        from ..backend.mismatch import load_template
-
-        self.template_slot.submit(lambda: (path, load_template(path)))
-
-    def _on_template_loaded(self, result) -> None:
-        path, t = result
-        self.ctx.add_template_file(path, t.name, t.description)
-        self.statusBar().showMessage(f"Template {t.name} added to the template choices.", 8000)
-
+    # ------------------------------------------------------------------- navigation
     def show_face(self, path: str, face: int = 0) -> None:
         """Show face ``face`` of photo ``path`` in the Photos, Crops and Predictions panes
         (opening the photo first if needed): one click from a result to the face behind it."""
@@ -457,74 +398,6 @@ class MainWindow(Navigation, QMainWindow):
         self.docks["photos"].raise_()
         self.docks["crops"].raise_()
         self.docks["predictions"].raise_()
-
-    def open_paths(self, paths) -> None:
-        self.photos.open_paths(paths)
-
-    def open_files_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Open photos", self._last_dir(),
-            "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp *.heic);;All files (*)")
-        if files:
-            self.open_paths(files)
-
-    def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos",
-                                                  self._last_dir())
-        if folder:
-            self.open_folder(folder)
-
-    def open_folder(self, folder: str) -> None:
-        settings.add_recent_folder(str(folder))
-        self.open_paths([folder])
-
-    def _last_dir(self) -> str:
-        recent = settings.recent_folders()
-        return recent[0] if recent else str(Path.home())
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        recent = settings.recent_folders()
-        for folder in recent:
-            act = self.recent_menu.addAction(folder)
-            act.triggered.connect(lambda _=False, f=folder: self.open_folder(f))
-        if not recent:
-            self.recent_menu.addAction("(no recent folders)").setEnabled(False)
-
-    def export_crops(self) -> None:
-        if self.crops.pair is None:
-            self.statusBar().showMessage("Select a face first.", 5000)
-            return
-        folder = QFileDialog.getExistingDirectory(self, "Export crops to", self._last_dir())
-        if folder:
-            try:
-                files = self.crops.export_png(folder)
-            except OSError as exc:  # reported, never a traceback in a slot
-                self._save_failed(f"Crops not saved: {exc}")
-                return
-            self.statusBar().showMessage(f"Saved {len(files)} PNG files to {folder}", 8000)
-
-    def export_predictions(self) -> None:
-        if not self.predictions.results:
-            self.statusBar().showMessage("No predictions to export yet.", 5000)
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export predictions",
-                                              str(Path(self._last_dir()) / "predictions.csv"),
-                                              "CSV (*.csv)")
-        if path:
-            try:
-                n = self.predictions.export_csv(path)
-            except OSError as exc:
-                self._save_failed(f"Predictions not saved: {exc}")
-                return
-            self.statusBar().showMessage(f"Saved {n} rows to {path}", 8000)
-
-    def _save_failed(self, text: str) -> None:
-        self.statusBar().showMessage(text, 15000)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Not saved", text,
-                          QMessageBox.StandardButton.Ok, self)
-        box.open()
-        self.problem_box = box
 
     # ------------------------------------------------------------------------ dialogs
     def preferences_dialog(self) -> None:

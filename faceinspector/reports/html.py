@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -64,21 +62,12 @@ def page(title: str, body: str) -> str:
 
 
 def write_atomic(path, text: str | bytes) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename:
-    a reader never sees half a file, and a failed write leaves nothing behind."""
-    path = Path(path)
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``text`` to ``path`` atomically (``backend.files.atomic_write``): a reader never
+    sees half a file, and a failed write leaves nothing behind."""
+    from ..backend.files import atomic_write
+
+    atomic_write(Path(path), text)
+    return Path(path)
 
 
 __all__ = ["STYLE", "esc", "figure_png", "image_png", "page", "table", "write_atomic"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceinspector.backend import batching, detect, engines, images
+from faceinspector.backend import batching, detect, images, onnx_export
 from faceinspector.backend.detect import MTCNNDetector, match_faces
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def test_exports_are_named_by_the_weights_and_checked():
     files = detect.onnx_files()
     weights = detect.weight_files()
     for name, path in files.items():
-        digest = engines.sha256_files([weights[name]])
+        digest = onnx_export.sha256_files([weights[name]])
         assert path.name == f"{name}-{digest[:16]}.onnx"
         record = json.loads(path.with_name(path.name + ".json").read_text())
         assert record["sources_sha256"] == digest

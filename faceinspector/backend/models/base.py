@@ -233,7 +233,7 @@ class FaceApiModel(FaceModel):
     def onnx_file(self):
         """The port exported to ONNX (batch axis dynamic), cached in the face-api pack's
         folder under the sha256 of the weight files; None for weights given as arrays."""
-        from .. import engines
+        from .. import onnx_export
 
         if not self._sources:
             return None
@@ -245,7 +245,7 @@ class FaceApiModel(FaceModel):
             return self.net.cpu(), examples, None
 
         try:
-            return engines.cached_export("face-api", self._model, self._sources, build,
-                                         tolerance=1e-4)
+            return onnx_export.cached_export("face-api", self._model, self._sources, build,
+                                             tolerance=1e-4)
         finally:
             self.net.to(self.device)
