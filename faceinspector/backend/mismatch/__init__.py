@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .. import align
 from ..align import TemplateError, load_template
+from ..attributes import BY_NAME as ATTRIBUTES
 from ..collection import list_images, read_labels
 from ..tasks import CancelToken, Progress, relay
 from .compare import ALPHA, FORMAT, MIN_EFFECT, Comparison, Shift, compare
@@ -178,7 +179,7 @@ def save_learned_template(report: MismatchReport, path) -> Path:
 
 
 __all__ = ["ALPHA", "AS_GIVEN", "BUILT_IN", "FORMAT", "MIN_EFFECT", "Comparison", "Fix",
-           "TemplateError", "load_template",
+           "ATTRIBUTES", "TemplateError", "load_template",
            "FixSpec", "LearnedTemplate", "MismatchReport", "Shift", "Table", "compare",
            "evaluate_fixes", "extremes", "find_mismatch", "fix_options", "learn_template",
            "save_learned_template", "scan", "values", "whole_image_matrix"]

@@ -399,9 +399,7 @@ class MismatchPane(QWidget):
                 fig.set_layout_engine("constrained")
                 return [], None
         else:
-            from ....backend.attributes import BY_NAME
-
-            unit = BY_NAME[s.name].unit if s.name in BY_NAME else ""
+            unit = mm.ATTRIBUTES[s.name].unit if s.name in mm.ATTRIBUTES else ""
             name = s.name
 
             def build(fig):
