@@ -12,11 +12,11 @@ shift :func:`saliency.equivariance` says how far they moved with the input. Resu
 slider value the pane has left, or for a face / model / template / border it no longer shows,
 are dropped (counted in :attr:`ProbeLooks.stale_dropped`). Occlusion runs 4×4, then 8×8.
 
-At most one map job is in flight, and it is asked for once the slider has rested as long as
-the last map took (move to map drawn; at most :data:`MAX_REST_S`): where maps are quick they
-follow a drag, where they are slow (a big network, a busy machine) a fast drag leaves the lane
-to the live predictions -- every slider value -- and the value the slider rests on gets its
-map.
+At most one map job is in flight. A move after a rest at least as long as the last map took
+gets its map at once; moves faster than that (a drag) ask for one once the slider rests that
+long (at most :data:`MAX_REST_S`): where maps are quick they follow a drag, where they are slow
+(a big network, a busy machine) a fast drag leaves the compute lane to the live predictions --
+every slider value -- and the value the slider rests on gets its map.
 """
 
 from __future__ import annotations
@@ -178,9 +178,10 @@ class ProbeLooks(QWidget):
         self.slot.result.connect(self._on_result)
         self.slot.error.connect(self._on_error)
         self.slot.finished.connect(self._on_finished)
-        # a map job starts once the slider has rested as long as the last map took: a drag
-        # faster than that leaves the compute lane to the live predictions
+        # a drag faster than the maps leaves the compute lane to the live predictions: see
+        # follow()
         self._pending, self._last_start, self._last_cost = False, 0.0, 0.0
+        self._last_move = 0.0  # when follow() last asked for a moved crop
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._kick)
@@ -260,9 +261,13 @@ class ProbeLooks(QWidget):
             self._show_moved(self.base)
             return
         self._pending = True
-        # restarted by every move: the map is asked for once the slider has rested as long
-        # as the last map took (at most MAX_REST_S)
-        self._timer.start(round(min(MAX_REST_S, self._last_cost) * 1000))
+        # a move after a rest at least as long as a map takes (a step) gets its map at once;
+        # moves faster than that (a drag) restart the timer: the map is asked for once the
+        # slider rests that long (at most MAX_REST_S)
+        now = time.perf_counter()
+        stepped = now - self._last_move > self._last_cost
+        self._last_move = now
+        self._timer.start(0 if stepped else round(min(MAX_REST_S, self._last_cost) * 1000))
 
     def _kick(self) -> None:
         """Start the pending request once the slider has rested and no map job is in
