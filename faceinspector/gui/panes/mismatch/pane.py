@@ -82,6 +82,7 @@ class MismatchPane(QWidget):
         self.template_file = ""
         self._t0 = 0.0
         self._selected = ""
+        self._want_model: str | None = None  # a model asked for before the cards arrived
         self.pool = WorkerPool(self)  # a lane of its own: scans take minutes
         self.worker = WorkerSlot(self.pool, "compute", "mismatch", self)
         self.worker.progress.connect(self._on_progress)
@@ -199,14 +200,17 @@ class MismatchPane(QWidget):
 
     # ------------------------------------------------------------------------- inputs
     def _fill_models(self, cards) -> None:
-        current = self.model_combo.currentData()
+        current = self._want_model or self.model_combo.currentData()
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         self.model_combo.addItem("no model (attributes only)", None)
         for c in cards:
             if c.available and c.task == "classification":
                 self.model_combo.addItem(c.id, c.id)
-        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(current)))
+        i = self.model_combo.findData(current)
+        self.model_combo.setCurrentIndex(max(0, i))
+        if i >= 0:
+            self._want_model = None  # asked for before the model list arrived: now chosen
         self.model_combo.blockSignals(False)
 
     def _update_buttons(self) -> None:
@@ -227,9 +231,8 @@ class MismatchPane(QWidget):
         self.tgt_zone.set_path(str(target))
         self.label_zone.set_path(str(labels) if labels else "")
         if model is not None:
-            i = self.model_combo.findData(model)
-            if i >= 0:
-                self.model_combo.setCurrentIndex(i)
+            self._want_model = model
+            self._fill_models(self.ctx.cards)
         self.limit.setValue(int(limit))
 
     # ---------------------------------------------------------------------------- run
@@ -245,7 +248,7 @@ class MismatchPane(QWidget):
         self.summary.setText("Scanning… detection results are cached, so a second run over "
                              "the same files is much faster.")
         self.worker.submit(mm.find_mismatch, backend, self.ref_zone.path, self.tgt_zone.path,
-                           model=self.model_combo.currentData(),
+                           model=self._want_model or self.model_combo.currentData(),
                            labels=self.label_zone.path or None,
                            limit=self.limit.value() or None)
 
