@@ -1,7 +1,8 @@
 """Quality bars for the shipped VAE (issues 7 and 20), printed for it and for the old one.
 
 Each checkpoint (``--checkpoint``, default the shipped one, and ``--baseline``, default the
-issue-7 VAE ``resources/vae/vae_celeba64.safetensors``) is measured in the same run:
+issue-7 VAE, kept as ``resources/vae/vae_celeba64_small.safetensors``) is measured in the
+same run:
 
 1. **Identity** (issue 20) on ``--faces`` (120) LFW people the project never trains on
    (``vae.identity.iter_lfw_faces``: people drawn with seed 0, the first photo of each, its
@@ -9,9 +10,10 @@ issue-7 VAE ``resources/vae/vae_celeba64.safetensors``) is measured in the same 
    reconstruction, both upscaled the same way (bilinear) to 150x150, embedded by dlib's ResNet
    (the torch port); the rank of each original's own reconstruction among all reconstructions
    by L2 -- rank-1 share (target >= 50 %; chance 1/120), top-5, median rank, the median
-   distance chip -> reconstruction and the share under tau. The same ranks with both images
-   mirrored ("flipped view": a reconstruction that only fools the ResNet's exact input would
-   not survive it), and on CelebA's test split (the first 120 and all 1,000 of 009001-010000).
+   distance chip -> reconstruction and the share under tau. The same rank-1 in "another
+   view" (both images mirrored and upscaled by PIL's bicubic filter: a reconstruction that
+   only fools the exact input the identity term was trained on would not survive it), and
+   on CelebA's test split (the first 120 and all 1,000 of 009001-010000).
 2. **Reconstruction** MAE (pixels in [0, 1], decoding mu) on the 1,000 held-out CelebA faces
    009001-010000 (target <= 0.06; issue 7's bar was 0.08) and on the LFW faces.
 3. **Morphs**: MTCNN (``Backend(device="cpu").detect``) finds a face in >= 95 % of the decoded
@@ -45,7 +47,7 @@ from PIL import Image
 from faceinspector.backend import datasets, tasks, vae
 from faceinspector.backend.vae import identity
 
-OLD = vae.default_checkpoint_path().parent / "vae_celeba64.safetensors"
+OLD = vae.small_checkpoint_path()  # the issue-7 VAE, shipped beside the default
 
 
 def detect_rate(backend, frames: np.ndarray, up: int = 128, canvas: int = 160) -> np.ndarray:
@@ -60,16 +62,23 @@ def detect_rate(backend, frames: np.ndarray, up: int = 128, canvas: int = 160) -
     return found
 
 
+def other_view(chips: np.ndarray) -> np.ndarray:
+    """The embeddings of the chips mirrored and upscaled by PIL's bicubic filter instead of
+    torch's bilinear one: not the input the identity term was trained on."""
+    big = np.stack([np.asarray(Image.fromarray(c[:, ::-1]).resize((150, 150), Image.BICUBIC))
+                    for c in chips])
+    return identity.embed_chips(big)
+
+
 def identity_figures(chips: np.ndarray, recon: np.ndarray) -> dict:
-    """Rank-1 etc. of each chip's own reconstruction among all, straight and mirrored."""
+    """Rank-1 etc. of each chip's own reconstruction among all, and in another view."""
     eo, er = identity.embed_chips(chips), identity.embed_chips(recon)
     out = identity.rank_summary(identity.own_ranks(eo, er))
     d = np.linalg.norm(eo - er, axis=1)
     out["dist_median"] = float(np.median(d))
     out["under_tau"] = float((d < identity.TAU).mean())
-    flipped = identity.own_ranks(identity.embed_chips(chips, flip=True),
-                                 identity.embed_chips(recon, flip=True))
-    out["rank1_flipped"] = float((flipped == 1).mean())
+    other = identity.own_ranks(other_view(chips), other_view(recon))
+    out["rank1_other"] = float((other == 1).mean())
     return out
 
 
@@ -101,7 +110,7 @@ def measure(path: Path, lfw: vae.ChipData, held: vae.ChipData, backend, pairs,
           f"chance {100 / n:.1f} %), top-5 {lf['top5'] * 100:.1f} %, median rank "
           f"{lf['median']:g} of {n}; chip -> reconstruction distance median "
           f"{lf['dist_median']:.3f}, under tau {identity.TAU} {lf['under_tau'] * 100:.0f} %; "
-          f"flipped view rank-1 {lf['rank1_flipped'] * 100:.1f} %")
+          f"other view rank-1 {lf['rank1_other'] * 100:.1f} %")
     print(f"   identity, CelebA test 009001-009120: rank-1 {c1['rank1'] * 100:.1f} %, median "
           f"rank {c1['median']:g}; all 1000 test faces: rank-1 {ca['rank1'] * 100:.1f} %, "
           f"median rank {ca['median']:g} of 1000")
@@ -260,8 +269,8 @@ def main(argv=None) -> int:
         print("\n| | " + " | ".join(r["file"] for r in results) + " |\n|---|---|---|")
         for label, f in (("LFW rank-1", lambda r: f"{r['lfw']['rank1'] * 100:.1f} %"),
                          ("LFW median rank", lambda r: f"{r['lfw']['median']:g}"),
-                         ("LFW rank-1, flipped view",
-                          lambda r: f"{r['lfw']['rank1_flipped'] * 100:.1f} %"),
+                         ("LFW rank-1, other view (mirrored, bicubic)",
+                          lambda r: f"{r['lfw']['rank1_other'] * 100:.1f} %"),
                          ("CelebA test rank-1 (120)",
                           lambda r: f"{r['celeba120']['rank1'] * 100:.1f} %"),
                          ("held-out MAE", lambda r: f"{r['mae']:.4f}"),

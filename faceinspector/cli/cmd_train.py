@@ -17,6 +17,8 @@ def cmd_train_vae(args) -> int:
     src = args.data
     if src != "celeba" and not Path(src).is_dir():
         return fail(f"--data must be 'celeba' or a folder, got {src!r}")
+    if args.blocks > 8:  # vae.checkpoint.MAX_BLOCKS: a checkpoint must load again
+        return fail(f"--blocks must be at most 8, got {args.blocks}")
     arch = "dbvae" if args.dbvae else "vae"
     name = "celeba64" if src == "celeba" else Path(src).resolve().name
     out = Path(args.out) if args.out else None
@@ -39,6 +41,7 @@ def cmd_train_vae(args) -> int:
     cmd += ["--blocks", str(args.blocks)] if args.blocks else []
     cmd += ["--kl-warmup", f"{args.kl_warmup:g}"] if args.kl_warmup else []
     cmd += ["--id-weight", f"{args.id_weight:g}"] if args.id_weight else []
+    cmd += ["--id-start", f"{args.id_start:g}"] if args.id_weight and args.id_start else []
     cmd += ["--dbvae", "--negatives", str(args.negatives)] if args.dbvae else []
     cmd += {True: ["--aligned"], False: ["--photos"], None: []}[args.aligned]
     cmd += ["--no-flip"] if not args.flip else []
@@ -51,6 +54,7 @@ def cmd_train_vae(args) -> int:
                           kl_weight=args.kl_weight, latent_dim=args.latent_dim,
                           n_filters=args.filters, blocks=args.blocks,
                           kl_warmup=args.kl_warmup, id_weight=args.id_weight,
+                          id_start=args.id_start,
                           flip=args.flip, aligned=args.aligned, negatives=args.negatives,
                           device=args.device, threads=args.threads, seed=args.seed,
                           out=str(out), sample_every=0, command=" ".join(cmd))
@@ -102,6 +106,8 @@ def _add_train_vae(trsub) -> None:
     v.add_argument("--id-weight", type=nonneg_float, default=0.0,
                    help="weight of the identity term: dlib ResNet embedding distance between "
                         "each decoded face and its chip (0: none)")
+    v.add_argument("--id-start", type=nonneg_float, default=0.0,
+                   help="share of the run before the identity term starts (default 0)")
     v.add_argument("--dbvae", action="store_true",
                    help="train the debiasing VAE (face logit, resampling by latent density)")
     v.add_argument("--negatives", type=positive_int, default=2,

@@ -367,7 +367,7 @@ class WorkerPool(QObject):
             try:
                 callback(*args)
             except RuntimeError as exc:  # the receiving widget was deleted meanwhile
-                if "already deleted" not in str(exc):
+                if not _gone(exc):
                     raise
                 job.cancel()
 
@@ -399,10 +399,17 @@ class WorkerPool(QObject):
             try:
                 job.on_finished(cancelled)
             except RuntimeError as exc:
-                if "already deleted" not in str(exc):
+                if not _gone(exc):
                     raise
         if not self._closed:
             self.activeChanged.emit(len(self._jobs))
+
+
+def _gone(exc: RuntimeError) -> bool:
+    """True when ``exc`` is Qt saying that the receiver or the signal's source was deleted
+    (a pane closed while its job was finishing): the job's output then goes nowhere."""
+    text = str(exc)
+    return "already deleted" in text or "has been deleted" in text
 
 
 def close_all_pools(owner: QObject | None = None, budget_s: float | None = None) -> None:

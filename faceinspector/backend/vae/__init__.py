@@ -16,6 +16,8 @@ Algorithmic Bias through Learned Latent Structure", AIES 2019). Modules:
 * :mod:`.training`: :class:`TrainConfig` and :func:`train`, a task
   (:mod:`faceinspector.backend.tasks`) returning a :class:`TrainResult`;
 * :mod:`.updates`: :func:`train_updates`, a run as a paced stream of :class:`TrainUpdate`;
+* :mod:`.identity`: does a reconstruction keep who the face is (dlib's ResNet on a chip and
+  on its reconstruction; ranks, distances, the identity term of training, LFW test faces);
 * :mod:`.session`: the Morph pane's checkpoint cache and requests (:func:`vae_info`,
   :func:`vae_face`, :func:`vae_morph`, :func:`vae_traverse`);
 * :mod:`.export`: :func:`save_strip_png`, :func:`save_gif`, :func:`save_frames`.
@@ -30,8 +32,8 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = ("checkpoint", "data", "export", "latent", "model", "resampling", "session",
-            "training", "updates")
+_MODULES = ("checkpoint", "data", "export", "identity", "latent", "model", "resampling",
+            "session", "training", "updates")
 
 _EXPORTS = {
     **dict.fromkeys(("CHIP_SIZE", "DBVAE", "VAE", "build_model", "dbvae_loss", "kl_divergence",
@@ -44,9 +46,10 @@ _EXPORTS = {
                      "data_cache_dir", "iter_celeba", "iter_load_data", "load_data"), "data"),
     **dict.fromkeys(("FORMAT", "CheckpointError", "default_checkpoint",
                      "default_checkpoint_path", "load_checkpoint", "read_metadata",
-                     "save_checkpoint"), "checkpoint"),
+                     "save_checkpoint", "small_checkpoint_path"), "checkpoint"),
     **dict.fromkeys(("CELEBA_CREDIT", "TrainConfig", "TrainResult", "train"), "training"),
     **dict.fromkeys(("LOSS_KEYS", "TrainUpdate", "train_updates"), "updates"),
+    **dict.fromkeys(("IdentityNet", "TAU", "identity_distance", "own_ranks"), "identity"),
     **dict.fromkeys(("VaeFace", "VaeInfo", "VaeStrip", "load_vae", "vae_face", "vae_info",
                      "vae_morph", "vae_traverse"), "session"),
     **dict.fromkeys(("save_frames", "save_gif", "save_strip_png", "strip_image"), "export"),

@@ -208,10 +208,18 @@ def load_checkpoint(path, device="cpu", with_state: bool = False):
 
 
 def default_checkpoint_path() -> Path:
-    """The VAE shipped with the app (trained on CelebA 1-9,000; see its ``.json``)."""
+    """The VAE shipped with the app (trained on CelebA; see its ``.json`` and README)."""
     from ..._paths import RESOURCES
 
     return RESOURCES / "vae" / "vae_celeba64.safetensors"
+
+
+def small_checkpoint_path() -> Path:
+    """The issue-7 VAE (6.S191 network, latent 100, CelebA 1-9,000), shipped beside the
+    default for comparison: the in-app Training tab's design."""
+    from ..._paths import RESOURCES
+
+    return RESOURCES / "vae" / "vae_celeba64_small.safetensors"
 
 
 def default_checkpoint(device="cpu"):
@@ -222,4 +230,4 @@ def default_checkpoint(device="cpu"):
 __all__ = ["FORMAT", "MAX_BLOCKS", "MAX_FILTERS", "MAX_LATENT_DIM", "CheckpointError",
            "check_blocks", "check_config",
            "default_checkpoint", "default_checkpoint_path", "load_checkpoint",
-           "read_metadata", "save_checkpoint", "temp_name"]
+           "read_metadata", "save_checkpoint", "small_checkpoint_path", "temp_name"]

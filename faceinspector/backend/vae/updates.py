@@ -18,8 +18,9 @@ import numpy as np
 from .. import tasks
 from .resampling import Resampling, summarize_weights
 
-#: the loss terms a run may report (``cls`` and ``acc``: DB-VAE only)
-LOSS_KEYS = ("loss", "l1", "kl", "cls", "acc")
+#: the loss terms a run may report (``id``: with the identity term; ``cls`` and ``acc``:
+#: DB-VAE only)
+LOSS_KEYS = ("loss", "l1", "kl", "id", "cls", "acc")
 
 
 @dataclass(frozen=True, eq=False)

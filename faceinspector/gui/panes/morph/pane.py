@@ -2,7 +2,8 @@
 
 * **Faces**: "Set A / Set B from selected face" cut the face selected in the Photos pane to the
   VAE's 64×64 chip (``vae.chip_for_face``: the ``vae-64`` template the model was trained with)
-  and show it enlarged next to the VAE's reconstruction.
+  and show it enlarged next to the VAE's reconstruction, with the identity distance between
+  the two (dlib's ResNet, computed on the compute lane; green under τ, amber above).
 * **Morph**: encode A and B, interpolate their latents (linear, or spherical: ``slerp``) in N
   steps, decode; the strip shows every frame (its ends are the two reconstructions), a slider
   scrubs through it and the large view shows the current frame.
@@ -11,7 +12,8 @@
 * **Export** the strip under the slider (the one last computed or clicked) as a PNG strip or a
   looping GIF.
 * **Training** tab (:mod:`.training`): train a VAE / DB-VAE in the app; when a run finishes
-  the pane switches to its checkpoint. The model combo goes back to the shipped default.
+  the pane switches to its checkpoint. The model combo goes back to the shipped default, or
+  offers the smaller issue-7 VAE shipped beside it.
 
 The face boxes and the large frame view are in :mod:`.views`, the strips in
 :mod:`.widgets`, the PNG / GIF export in :mod:`.export`.
@@ -33,7 +35,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayo
 
 from ....backend.types import FaceRef
 from ....backend.vae import session
-from ....backend.vae.checkpoint import default_checkpoint_path
+from ....backend.vae.checkpoint import default_checkpoint_path, small_checkpoint_path
 from ... import theme
 from ...widgets import on_screen
 from ...workers import WorkerSlot
@@ -44,6 +46,8 @@ from .widgets import ElidedLabel, FrameStrip
 
 #: the VAE shipped in resources/ (``vae.checkpoint`` does not import torch)
 DEFAULT_CHECKPOINT = default_checkpoint_path()
+#: the smaller issue-7 VAE shipped beside it, for comparison
+SMALL_CHECKPOINT = small_checkpoint_path()
 MODES = {"linear": "linear", "slerp": "spherical (slerp)"}
 
 
@@ -66,6 +70,8 @@ class MorphPane(QWidget):
         self.model_combo = QComboBox()
         self.model_combo.addItem("shipped (CelebA)", str(DEFAULT_CHECKPOINT))
         self.model_combo.setToolTip(str(DEFAULT_CHECKPOINT))
+        if SMALL_CHECKPOINT.is_file():
+            self.model_combo.addItem("small (CelebA, issue 7)", str(SMALL_CHECKPOINT))
         self.model_combo.setMinimumWidth(120)
         open_button = QPushButton("Open…")
         open_button.setToolTip("Use another VAE checkpoint (.safetensors)")
@@ -461,4 +467,5 @@ class MorphPane(QWidget):
         return self.exporter.export(self.strips[self.active], path, kind, scale)
 
 
-__all__ = ["DEFAULT_CHECKPOINT", "FaceBox", "FrameStrip", "FrameView", "MorphPane"]
+__all__ = ["DEFAULT_CHECKPOINT", "SMALL_CHECKPOINT", "FaceBox", "FrameStrip", "FrameView",
+           "MorphPane"]
