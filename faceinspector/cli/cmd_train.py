@@ -19,6 +19,9 @@ def cmd_train_vae(args) -> int:
         return fail(f"--data must be 'celeba' or a folder, got {src!r}")
     if args.blocks > 8:  # vae.checkpoint.MAX_BLOCKS: a checkpoint must load again
         return fail(f"--blocks must be at most 8, got {args.blocks}")
+    if args.grid and (not args.blocks or args.dbvae or args.latent_dim % (args.grid ** 2)):
+        return fail(f"--grid {args.grid} needs --blocks >= 1, a plain VAE (no --dbvae) and "
+                    f"--latent-dim a multiple of {args.grid ** 2}")
     arch = "dbvae" if args.dbvae else "vae"
     name = "celeba64" if src == "celeba" else Path(src).resolve().name
     out = Path(args.out) if args.out else None
@@ -39,6 +42,7 @@ def cmd_train_vae(args) -> int:
     cmd += [] if args.latent_dim == 100 else ["--latent-dim", str(args.latent_dim)]
     cmd += [] if args.filters == 12 else ["--filters", str(args.filters)]
     cmd += ["--blocks", str(args.blocks)] if args.blocks else []
+    cmd += ["--grid", str(args.grid)] if args.grid else []
     cmd += ["--kl-warmup", f"{args.kl_warmup:g}"] if args.kl_warmup else []
     cmd += ["--id-weight", f"{args.id_weight:g}"] if args.id_weight else []
     cmd += ["--id-start", f"{args.id_start:g}"] if args.id_weight and args.id_start else []
@@ -52,7 +56,7 @@ def cmd_train_vae(args) -> int:
                           batch_size=args.batch_size, lr=args.lr,
                           lr_schedule=args.lr_schedule, dbvae=args.dbvae,
                           kl_weight=args.kl_weight, latent_dim=args.latent_dim,
-                          n_filters=args.filters, blocks=args.blocks,
+                          n_filters=args.filters, blocks=args.blocks, grid=args.grid,
                           kl_warmup=args.kl_warmup, id_weight=args.id_weight,
                           id_start=args.id_start,
                           flip=args.flip, aligned=args.aligned, negatives=args.negatives,
@@ -102,7 +106,11 @@ def _add_train_vae(trsub) -> None:
                    help="base filter count (the encoder's first convolution)")
     v.add_argument("--blocks", type=nonneg_int, default=0,
                    help="0: the 6.S191 network; N: the wider residual design with N blocks "
-                        "per scale (the shipped model: 1, with --filters 32 --latent-dim 256)")
+                        "per scale (the shipped model: 1, with --filters 32 --latent-dim 2048 "
+                        "--grid 16)")
+    v.add_argument("--grid", type=int, choices=(0, 8, 16), default=0,
+                   help="with --blocks: keep the latent a GxG map (8 or 16; --latent-dim a "
+                        "multiple of G*G) instead of a dense vector (0)")
     v.add_argument("--id-weight", type=nonneg_float, default=0.0,
                    help="weight of the identity term: dlib ResNet embedding distance between "
                         "each decoded face and its chip (0: none)")

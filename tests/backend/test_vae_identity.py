@@ -84,6 +84,38 @@ def test_blocks_in_a_checkpoint_are_checked(tmp_path):
         vae.load_checkpoint(path)
 
 
+def test_spatial_latent_grid_trains_saves_and_loads(tmp_path):
+    m = vae.build_model("vae", 2 * 64, 4, blocks=1, grid=8)  # an 8x8 map of 2 channels
+    out = m(torch.rand(3, 3, 64, 64))
+    assert out["recon"].shape == (3, 3, 64, 64) and out["mu"].shape == (3, 128)
+    assert m.config()["grid"] == 8 and "grid" not in vae.build_model("vae", 8, 4, 1).config()
+    # each latent channel is a map: moving one cell of it changes the decoded face near it
+    with torch.no_grad():
+        m.eval()
+        z = torch.zeros(1, 128)
+        base = m.decode(z)
+        z[0, 0] = 5.0  # channel 0, cell (0, 0): the top-left corner
+        diff = (m.decode(z) - base).abs().sum(1)[0]
+    assert diff[:16, :16].sum() > 10 * diff[40:, 40:].sum()
+    for arch, latent, blocks, grid in (("vae", 128, 0, 8),  # the 6.S191 net has no grid
+                                       ("vae", 128, 1, 4),  # not a grid it knows
+                                       ("dbvae", 128, 1, 8),  # the DB-VAE's logit is flat
+                                       ("vae", 100, 1, 8)):  # 100 is not 8x8 channels
+        with pytest.raises(ValueError, match="latent grid"):
+            vae.build_model(arch, latent, 4, blocks, grid)
+    data = vae.ChipData(_blobs(16))
+    r = _run(_cfg(epochs=1, out=str(tmp_path / "g.safetensors"), latent_dim=128, n_filters=4,
+                  blocks=1, grid=8), data=data)
+    back = vae.load_checkpoint(tmp_path / "g.safetensors")
+    assert back.grid == 8 and back.meta["grid"] == 8
+    assert np.array_equal(vae.reconstruct(back, data.chips[:4]),
+                          vae.reconstruct(r.model, data.chips[:4]))
+    path = tmp_path / "bad.safetensors"
+    vae.save_checkpoint(path, vae.build_model("vae", 128, 4, blocks=1, grid=8), {"grid": 5})
+    with pytest.raises(CheckpointError, match="'grid' must be one of 0, 8, 16"):
+        vae.load_checkpoint(path)
+
+
 def test_own_ranks_and_summary():
     orig = np.array([[0.0], [1.0], [2.0], [3.0]])
     recon = np.array([[0.0], [1.0], [3.2], [2.2]])  # faces 2 and 3 drift towards each other

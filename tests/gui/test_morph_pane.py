@@ -82,8 +82,10 @@ def test_morph_scrub_traverse_export(qtbot, make_window, one_photo, tmp_path):
         assert box.recon.pixmap() is not None and not box.recon.pixmap().isNull()
     strip = m.strips["morph"]
     assert frames_shown(m.morph_strip) == m.steps.value() == 9 == len(strip.frames)
-    # the strip's ends are the two reconstructions; the middle is neither face
-    assert np.array_equal(strip.frames[0], a.recon) and np.array_equal(strip.frames[-1], b.recon)
+    # the strip's ends are the two reconstructions (decoded in another batch: the convolutions
+    # may round a pixel one level apart); the middle is neither face
+    for end, face in ((strip.frames[0], a.recon), (strip.frames[-1], b.recon)):
+        assert np.abs(end.astype(int) - face.astype(int)).max() <= 1
     assert np.abs(strip.frames[4].astype(int) - a.recon).mean() > 2
     # the reconstruction looks like its face: closer to its own chip than to the other one
     err = lambda x, y: np.abs(x.astype(int) - y.astype(int)).mean()  # noqa: E731
@@ -97,7 +99,7 @@ def test_morph_scrub_traverse_export(qtbot, make_window, one_photo, tmp_path):
     assert m.view.grab().toImage() != shown
     assert m.view_title.text().startswith("<b>frame 5/9</b> · t = 0.50")
     m.slider.setValue(8)
-    assert np.array_equal(m.view.frame, b.recon)
+    assert np.array_equal(m.view.frame, strip.frames[-1])
 
     # spherical with 5 frames: a new strip replaces the old one (latest wins)
     m.mode.setCurrentIndex(m.mode.findData("slerp"))
@@ -111,13 +113,21 @@ def test_morph_scrub_traverse_export(qtbot, make_window, one_photo, tmp_path):
     qtbot.waitUntil(lambda: m.strips["traverse"] is not None and m.info is not None,
                     timeout=30_000)
     info = m.info
-    assert m.dim.count() == info.latent_dim == 100
+    assert m.dim.count() == info.latent_dim == 2048 and info.grid == 16  # the shipped model
+    assert m.dim.itemText(0).startswith(info.dim_label(int(info.order[0])) + " · #1 · σ ")
+    assert info.dim_label(256 + 17) == "z273 (channel 1, x 1, y 1)"
     assert info.std[info.order[0]] >= info.std[info.order[-1]]
     assert m.dim.currentData() == int(info.order[0])
     trav = m.strips["traverse"]
     assert frames_shown(m.trav_strip) == m.trav_steps.value() == len(trav.frames)
     assert np.allclose(trav.values, m.traversal_values())
-    assert err(trav.frames[0], trav.frames[-1]) > 2  # the most active dimension changes the face
+    # the most active dimension changes the face, near its cell of the 16x16 latent map
+    diff = np.abs(trav.frames[0].astype(int) - trav.frames[-1].astype(int)).sum(2)
+    assert diff.max() > 60
+    cell = int(info.order[0]) % 256
+    ys, xs = np.nonzero(diff > diff.max() / 2)
+    assert abs(xs.mean() - (4 * (cell % 16) + 1.5)) < 8
+    assert abs(ys.mean() - (4 * (cell // 16) + 1.5)) < 8
     m.dim.setCurrentIndex(3)
     m.trav_steps.setValue(7)
     qtbot.waitUntil(lambda: m.strips["traverse"] is not trav

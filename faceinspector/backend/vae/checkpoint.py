@@ -149,6 +149,21 @@ def check_blocks(meta: dict, name: str) -> int:
     return v
 
 
+def check_grid(meta: dict, name: str) -> int:
+    """``grid`` from checkpoint metadata (0 when absent: a flat latent), checked."""
+    from .model import GRIDS
+
+    v = meta.get("grid", 0)
+    if isinstance(v, bool) or v not in GRIDS:
+        raise CheckpointError(f"{name}: field 'grid' must be one of "
+                              f"{', '.join(map(str, GRIDS))}, got {v!r}")
+    if v and (not meta.get("blocks") or meta.get("architecture") != "vae"
+              or meta["latent_dim"] % (v * v)):
+        raise CheckpointError(f"{name}: a {v}x{v} latent grid needs a plain VAE of the "
+                              f"residual design and a latent size that is a multiple of {v * v}")
+    return v
+
+
 def load_checkpoint(path, device="cpu", with_state: bool = False):
     """Load a checkpoint: the model (eval mode, on ``device``) with ``model.meta`` set.
 
@@ -169,12 +184,13 @@ def load_checkpoint(path, device="cpu", with_state: bool = False):
     meta = read_metadata(path)
     arch, latent_dim, n_filters = check_config(meta, name)
     blocks = check_blocks(meta, name)
+    grid = check_grid(meta, name)
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as exc:
         raise CheckpointError(f"{name}: its tensors cannot be read "
                               f"({' '.join(str(exc).split())})") from None
-    model = build_model(arch, latent_dim, n_filters, blocks)
+    model = build_model(arch, latent_dim, n_filters, blocks, grid)
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     bad = next((k for k, v in weights.items()
                 if v.is_floating_point() and not torch.isfinite(v).all()), None)
@@ -186,7 +202,7 @@ def load_checkpoint(path, device="cpu", with_state: bool = False):
     except RuntimeError as exc:
         first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
         raise CheckpointError(f"{name}: its weights do not fit a {arch} with latent_dim "
-                              f"{latent_dim}, n_filters {n_filters}, blocks {blocks} "
+                              f"{latent_dim}, n_filters {n_filters}, blocks {blocks}, grid {grid} "
                               f"({first})") from None
     model.meta = meta
     model.to(pick_device(device)).eval()
@@ -228,6 +244,6 @@ def default_checkpoint(device="cpu"):
 
 
 __all__ = ["FORMAT", "MAX_BLOCKS", "MAX_FILTERS", "MAX_LATENT_DIM", "CheckpointError",
-           "check_blocks", "check_config",
+           "check_blocks", "check_config", "check_grid",
            "default_checkpoint", "default_checkpoint_path", "load_checkpoint",
            "read_metadata", "save_checkpoint", "small_checkpoint_path", "temp_name"]

@@ -13,6 +13,11 @@
 residual blocks at each of 32, 16, 8 and 4 px, the 4x4x4n map straight to mu / log-variance;
 the decoder mirrors it (transposed 4x4 convolutions, residual blocks, a 3x3 convolution to RGB
 and a sigmoid). ``blocks = 0`` is the 6.S191 network above, so every older checkpoint loads.
+
+``grid = G`` (8 or 16, residual design only) keeps the latent a G x G map of
+``latent_dim / G^2`` channels (a 1x1 convolution to mu / log-variance, no dense layer): a
+spatial code in which the face keeps its detail, flattened channel by channel so that every
+latent operation (interpolation, the fitted prior, traversals) sees an ordinary vector.
 """
 
 from __future__ import annotations
@@ -45,20 +50,36 @@ def _widths(n: int) -> list[int]:
     return [n, 2 * n, 4 * n, 4 * n]  # at 32, 16, 8, 4 px
 
 
-def _res_encoder(n: int, blocks: int, out: int) -> nn.Sequential:
+#: the latent grids the residual design takes (``grid``; 0: a flat latent from a dense layer)
+GRIDS = (0, 8, 16)
+
+
+def _scales(grid: int) -> int:
+    """How many stride-2 steps from 64 px down to the latent (4 px when flat)."""
+    return {0: 4, 8: 3, 16: 2}[grid]
+
+
+def _res_encoder(n: int, blocks: int, out: int, grid: int = 0) -> nn.Sequential:
     layers: list[nn.Module] = []
     c_in = 3
-    for c in _widths(n):
+    for c in _widths(n)[:_scales(grid)]:
         layers += [nn.Conv2d(c_in, c, 4, 2, 1), nn.ReLU(), nn.BatchNorm2d(c)]
         layers += [ResBlock(c, True) for _ in range(blocks)]
         c_in = c
+    if grid:  # out = 2 * latent_dim: mu's channels, then log-variance's, each G x G
+        return nn.Sequential(*layers, nn.ReLU(), nn.Conv2d(c_in, out // (grid * grid), 1),
+                             nn.Flatten())
     return nn.Sequential(*layers, nn.ReLU(), nn.Flatten(), nn.Linear(c_in * 16, out))
 
 
-def _res_decoder(n: int, blocks: int, latent_dim: int) -> nn.Sequential:
-    w = _widths(n)[::-1]  # 4, 8, 16, 32 px
-    layers: list[nn.Module] = [nn.Linear(latent_dim, w[0] * 16), nn.ReLU(),
-                               nn.Unflatten(1, (w[0], 4, 4))]
+def _res_decoder(n: int, blocks: int, latent_dim: int, grid: int = 0) -> nn.Sequential:
+    w = _widths(n)[:_scales(grid)][::-1]  # 4 (or G), ..., 32 px
+    if grid:
+        layers: list[nn.Module] = [nn.Unflatten(1, (latent_dim // (grid * grid), grid, grid)),
+                                   nn.Conv2d(latent_dim // (grid * grid), w[0], 3, 1, 1),
+                                   nn.ReLU()]
+    else:
+        layers = [nn.Linear(latent_dim, w[0] * 16), nn.ReLU(), nn.Unflatten(1, (w[0], 4, 4))]
     for i, c in enumerate(w):
         layers += [ResBlock(c, False) for _ in range(blocks)]
         c_out = w[i + 1] if i + 1 < len(w) else c
@@ -75,19 +96,30 @@ class VAE(nn.Module):
     n_filters : base filter count; the encoder uses 1, 2, 4, 6 times it (12-24-48-72), the
         residual design 1, 2, 4, 4 times it.
     blocks : 0: the 6.S191 network; N >= 1: the residual design with N blocks per scale.
+    grid : 0: a flat latent; 8 or 16: the residual design's spatial latent (a G x G map of
+        ``latent_dim / G^2`` channels; plain VAE only).
     """
 
     arch = "vae"
     n_extra = 0  # extra encoder outputs before mu/logvar (the DB-VAE's face logit)
 
-    def __init__(self, latent_dim: int = 100, n_filters: int = 12, blocks: int = 0):
+    def __init__(self, latent_dim: int = 100, n_filters: int = 12, blocks: int = 0,
+                 grid: int = 0):
         super().__init__()
         self.latent_dim, self.n_filters, self.blocks = int(latent_dim), int(n_filters), int(blocks)
+        self.grid = int(grid)
         n = self.n_filters
         self.meta: dict = {}
+        if self.grid:
+            if self.grid not in GRIDS or not self.blocks or self.n_extra \
+                    or self.latent_dim % (self.grid * self.grid):
+                raise ValueError(f"a {self.grid}x{self.grid} latent grid needs the residual "
+                                 "design (blocks >= 1), a plain VAE and a latent size that is "
+                                 f"a multiple of {self.grid * self.grid}; grids: 8, 16")
         if self.blocks:
-            self.encoder = _res_encoder(n, self.blocks, 2 * self.latent_dim + self.n_extra)
-            self.decoder = _res_decoder(n, self.blocks, self.latent_dim)
+            self.encoder = _res_encoder(n, self.blocks, 2 * self.latent_dim + self.n_extra,
+                                        self.grid)
+            self.decoder = _res_decoder(n, self.blocks, self.latent_dim, self.grid)
             return
         self.encoder = nn.Sequential(
             nn.Conv2d(3, n, 5, 2, 2), nn.ReLU(), nn.BatchNorm2d(n),
@@ -134,6 +166,8 @@ class VAE(nn.Module):
                "n_filters": self.n_filters, "input_size": [CHIP_SIZE, CHIP_SIZE]}
         if self.blocks:  # older checkpoints have no such key: 0
             out["blocks"] = self.blocks
+        if self.grid:
+            out["grid"] = self.grid
         return out
 
 
@@ -145,15 +179,15 @@ class DBVAE(VAE):
 
 
 def build_model(architecture: str = "vae", latent_dim: int = 100, n_filters: int = 12,
-                blocks: int = 0) -> VAE:
+                blocks: int = 0, grid: int = 0) -> VAE:
     """A fresh ``"vae"`` or ``"dbvae"`` (weights from torch's current RNG); ``blocks >= 1``:
-    the residual design."""
+    the residual design; ``grid``: its spatial latent."""
     classes = {"vae": VAE, "dbvae": DBVAE}
     if architecture not in classes:
         raise ValueError(f"unknown architecture {architecture!r}; known: vae, dbvae")
     if blocks < 0:
         raise ValueError("blocks must be >= 0")
-    return classes[architecture](latent_dim, n_filters, blocks)
+    return classes[architecture](latent_dim, n_filters, blocks, grid)
 
 
 # =============================================================================== losses
@@ -191,5 +225,5 @@ def dbvae_loss(x, recon, mu, logvar, logit, is_face, kl_weight: float = 5e-4):
             "acc": ((logit > 0).float() == y).float().mean()}
 
 
-__all__ = ["CHIP_SIZE", "DBVAE", "VAE", "build_model", "dbvae_loss", "kl_divergence",
+__all__ = ["CHIP_SIZE", "DBVAE", "GRIDS", "VAE", "build_model", "dbvae_loss", "kl_divergence",
            "reconstruction_l1", "vae_loss"]

@@ -49,6 +49,14 @@ class VaeInfo:
     description: str  # one line: data, steps, loss
     command: str = ""
     device: str = ""
+    grid: int = 0  # G: the latent is a G x G map, dimension d = channel d // G^2, cell d % G^2
+
+    def dim_label(self, d: int) -> str:
+        """``z17``, or on a latent grid ``z17 (channel 0, x 1, y 1)``: where the cell is."""
+        if not self.grid:
+            return f"z{d}"
+        c, cell = divmod(int(d), self.grid * self.grid)
+        return f"z{d} (channel {c}, x {cell % self.grid}, y {cell // self.grid})"
 
 
 def _describe(meta: dict, latent_dim: int) -> str:
@@ -93,7 +101,7 @@ def vae_info(path, device: str = "cpu") -> VaeInfo:
         stats_from = "prior samples"
     return VaeInfo(Path(path), meta.get("architecture", "vae"), d, np.asarray(order), mean,
                    np.maximum(std, 1e-6), stats_from, _describe(meta, d),
-                   meta.get("command", ""), str(device))
+                   meta.get("command", ""), str(device), int(meta.get("grid", 0)))
 
 
 @dataclass(frozen=True, eq=False)

@@ -48,7 +48,8 @@ class TrainConfig:
     (any layout :func:`~faceinspector.backend.datasets.celeba` accepts; None: where the
     environment says).
     ``blocks``: 0 for the 6.S191 network, N >= 1 for the residual design with N blocks per
-    scale (:mod:`.model`). ``id_weight``: weight of the identity term, the L2 distance between
+    scale (:mod:`.model`); ``grid``: 8 or 16 for its spatial latent (0: flat).
+    ``id_weight``: weight of the identity term, the L2 distance between
     dlib's ResNet embedding of each decoded face and that of its chip (:mod:`.identity`; 0:
     none), from ``id_start`` (a share of the run) on: a decoder that has not learnt faces yet
     meets the ResNet's gradient with textures that fool it, not with faces. ``kl_warmup``:
@@ -67,6 +68,7 @@ class TrainConfig:
     latent_dim: int = 100
     n_filters: int = 12
     blocks: int = 0
+    grid: int = 0
     kl_weight: float = 5e-4
     kl_warmup: float = 0.0
     id_weight: float = 0.0
@@ -183,7 +185,7 @@ def _start(cfg: TrainConfig, data: ChipData, device: torch.device, resume,
     chips, negs = _tensors(cfg, data, device)
     torch.manual_seed(cfg.seed)
     model = build_model("dbvae" if cfg.dbvae else "vae", cfg.latent_dim,
-                        cfg.n_filters, cfg.blocks).to(device)
+                        cfg.n_filters, cfg.blocks, cfg.grid).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     half = cfg.batch_size // 2 if cfg.dbvae else cfg.batch_size
     n = len(chips)

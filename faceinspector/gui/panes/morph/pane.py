@@ -370,12 +370,14 @@ class MorphPane(QWidget):
         old = self.dim.currentData()
         self.dim.clear()
         for rank, d in enumerate(info.order):
-            self.dim.addItem(f"z{d} · #{rank + 1} · σ {info.std[d]:.2f}", int(d))
+            self.dim.addItem(f"{info.dim_label(d)} · #{rank + 1} · σ {info.std[d]:.2f}", int(d))
         i = self.dim.findData(old) if old is not None else -1
         self.dim.setCurrentIndex(max(i, 0))
         self.dim.blockSignals(False)
         self.dim.setToolTip(f"Latent dimensions, most active first (spread of the codes of "
-                            f"{info.stats_from})")
+                            f"{info.stats_from})" + (
+                                f"; the latent is a {info.grid}×{info.grid} map, so each "
+                                "dimension changes the face near its cell" if info.grid else ""))
         self.request_traverse()
 
     def _on_face(self, key: str, face: session.VaeFace) -> None:
