@@ -23,6 +23,14 @@ torch's OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``, set in the p
 for (a session's thread pool is fixed when it is made), so the policy can change its mind from
 one batch to the next.
 
+**Subnormal floats.** Some networks' activations pass through subnormal float32 values (below
+1.2e-38), which x86 CPUs handle in microcode, tens of times slower: dlib's age network ran 3.5x
+slower on chips scaled to 0..1 than on the same chips in 0..255 (195 vs 52 ms for 65 chips).
+:func:`flush_denormals` turns on flush-to-zero / denormals-are-zero on the calling thread (the
+one that runs a one-thread session's work), and ONNX Runtime's own pool threads get
+``session.set_denormal_as_zero``; both only drop values smaller than any the outputs can show
+(the outputs are tested equal to the references as before).
+
 Nothing here imports torch at module level; ONNX Runtime is imported when a session is made.
 """
 
@@ -225,6 +233,27 @@ def apply_torch_threads(n: int) -> int:
 
 # ------------------------------------------------------------------------- ONNX Runtime
 
+_FTZ = threading.local()
+
+
+def flush_denormals() -> bool:
+    """Flush subnormal floats to zero on this thread (x86 FTZ and DAZ), once per thread.
+
+    Done through torch (:func:`torch.set_flush_denormal`, which sets this thread's MXCSR) when
+    torch is loaded; before that (the detector at start-up runs without torch) nothing
+    happens and False is returned. Threads started afterwards inherit the setting (POSIX).
+    """
+    if getattr(_FTZ, "on", False):
+        return True
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    _FTZ.on = bool(torch.set_flush_denormal(True))
+    return _FTZ.on
+
+
 
 def session_options(threads: int):
     """ONNX Runtime session options: ``threads`` intra-op threads, one inter-op thread, no
@@ -239,6 +268,7 @@ def session_options(threads: int):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    so.add_session_config_entry("session.set_denormal_as_zero", "1")  # its pool threads
     so.log_severity_level = 3
     return so
 
@@ -327,6 +357,7 @@ def run_chunks(fn: Callable[[int], object], n: int, lanes: int) -> list:
                     return
                 state["next"] = i + 1
             try:
+                flush_denormals()
                 results[i] = fn(i)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 with lock:
@@ -399,6 +430,7 @@ class OrtNet:
     def run(self, x: np.ndarray, threads: int | None = None,
             chunk: int | None = None) -> list[np.ndarray]:
         x = np.ascontiguousarray(x, dtype=np.float32)
+        flush_denormals()  # this thread runs a one-thread session's work itself
         chunk = chunk or self.chunk
         n = -(-len(x) // chunk) if chunk and len(x) else 1
         if n <= 1 or threads is not None:
@@ -417,7 +449,7 @@ class OrtNet:
     __call__ = run
 
 
-__all__ = ["CPU_TABLE", "ENGINES", "CoreMonitor", "OrtNet", "allowed_cpus",
+__all__ = ["CPU_TABLE", "ENGINES", "CoreMonitor", "OrtNet", "allowed_cpus", "flush_denormals",
            "apply_torch_threads", "choose", "engine_setting", "env_threads", "lanes_now",
            "monitor", "run_chunks", "session_options", "set_thread_cap", "thread_cap",
            "threads_now"]

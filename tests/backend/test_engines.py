@@ -109,6 +109,40 @@ def test_sessions_never_spin():
     assert so.intra_op_num_threads == 2 and so.inter_op_num_threads == 1
 
 
+def test_subnormals_are_flushed_per_thread_and_change_no_answer(monkeypatch):
+    """dlib's age network passes through subnormal floats (3.5x slower without the flush);
+    flushing them is per thread, and the model's answers stay the same."""
+    torch = pytest.importorskip("torch")
+    from faceinspector.backend import models as zoo
+
+    assert engines.session_options(1).get_session_config_entry(
+        "session.set_denormal_as_zero") == "1"
+    try:
+        age = zoo.load("dlib-age", "cpu", engine="onnx")
+    except Exception as exc:  # noqa: BLE001 - a missing pack
+        pytest.skip(str(exc))
+    chips = np.random.default_rng(1).integers(0, 256, (9, 64, 64, 3), dtype=np.uint8)
+    out = {}
+
+    def in_thread(flush: bool):
+        torch.set_flush_denormal(False)  # a new thread starts with its creator's setting
+        tiny = np.array([1e-39], np.float32)
+        if flush:
+            assert engines.flush_denormals() is True
+        out[flush] = (float((tiny * np.float32(1.0))[0]), age.predict(chips))
+
+    real = engines.flush_denormals
+    for flush in (False, True):
+        # without the flush: predict and OrtNet.run must not turn it on either
+        monkeypatch.setattr(engines, "flush_denormals", real if flush else (lambda: False))
+        t = threading.Thread(target=in_thread, args=(flush,))
+        t.start()
+        t.join()
+    assert out[False][0] > 0 and out[True][0] == 0.0  # subnormal kept / flushed to zero
+    assert np.abs(out[False][1].probs - out[True][1].probs).max() <= 1e-6
+    assert np.abs(out[False][1].values - out[True][1].values).max() <= 1e-4
+
+
 def test_run_chunks_order_errors_and_nesting():
     assert engines.run_chunks(lambda i: i * i, 9, 3) == [i * i for i in range(9)]
 

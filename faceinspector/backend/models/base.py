@@ -174,6 +174,9 @@ class FaceModel:
     @torch.inference_mode()
     def predict(self, chips: torch.Tensor | np.ndarray) -> ModelOutput:
         """Predict on chips: (N, 3, h, w) float 0..255 tensor, or (N, h, w, 3) / (h, w, 3) uint8."""
+        from ..engines import flush_denormals
+
+        flush_denormals()  # subnormal activations: see engines
         x = as_chip_tensor(chips, self.device)
         return self.postprocess(self.forward(self.spec.normalise(x)))
 

@@ -53,10 +53,12 @@ def _lock(backend):
 
 
 def _torch_threads(backend) -> None:
-    """The backend's thread policy for a torch pass on the CPU (what ``run_model`` does)."""
+    """The backend's thread policy for a torch pass on the CPU (what ``run_model`` does), and
+    subnormal floats flushed on this thread (``engines.flush_denormals``)."""
     if getattr(backend, "device_str", "cpu") == "cpu":
         from .. import engines
 
+        engines.flush_denormals()
         engines.apply_torch_threads(engines.threads_now())
 
 
