@@ -23,7 +23,7 @@ same run:
    (300 same, 300 different people) when both photos are cut to the VAE's chip and upscaled
    like above -- the setting of the pane's distance.
 5. **Training speed** (``--speed``): the in-app default (small VAE) and the shipped recipe's
-   network with its identity term, images/s on this machine's CPU (and CUDA when present).
+   network (its design and loss terms), images/s on this machine's CPU (and CUDA when present).
 
 Usage: ``python benchmarks/vae_quality.py [--checkpoint PATH] [--baseline PATH] [--tau]
 [--speed]``. Needs CelebA and LFW (``--celeba DIR`` / ``--lfw DIR``, else
@@ -197,8 +197,9 @@ def training_speed(data: vae.ChipData, threads, device: str, steps: int = 12, wa
 
 
 def speed(train: vae.ChipData, meta: dict) -> None:
-    big = {k: meta["train_config"][k] for k in ("latent_dim", "n_filters", "blocks", "id_weight",
-                                                "kl_weight")} if "train_config" in meta else {}
+    keys = ("latent_dim", "n_filters", "blocks", "grid", "id_weight", "kl_weight")
+    big = {k: meta["train_config"][k] for k in keys if k in meta["train_config"]} \
+        if "train_config" in meta else {}
     print("\ntraining speed (batch 64, Adam), images/s:")
     devices = [("cpu", th) for th in (1, 2)]
     if torch.cuda.is_available():
