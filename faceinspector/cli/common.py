@@ -172,13 +172,18 @@ def ctrl_c_cancels():
         signal.signal(signal.SIGINT, old)
 
 
-def _postfix(info) -> str:
-    """The scalar numbers of a Progress' ``info`` as ``name value`` pairs."""
+def _postfix(info, text: str = "", done: int | None = None) -> str:
+    """The scalar numbers of a Progress' ``info`` as ``name value`` pairs, less what the line
+    says already: a key named (or, for a plural, its singular named) as a word in ``text``
+    ("epoch 2/15" shows ``epoch`` and ``epochs``), and a whole number equal to ``done``."""
     if not info:
         return ""
+    words = set(text.split())
     parts = []
     for k, v in info.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        if k in words or k.removesuffix("s") in words or (isinstance(v, int) and v == done):
             continue
         parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
     return "  ".join(parts)
@@ -216,7 +221,7 @@ class ProgressPrinter:
         if stage != self._stage or finished or now - self._last >= self.every:
             self._stage, self._last = stage, now
             count = f"{p.done}/{p.total}" if p.total else f"{p.done}"
-            extra = _postfix(p.info)
+            extra = _postfix(p.info, p.text, p.done)
             text = f"  {stage}: {count}" + (f"  {p.text}" if p.text else "") \
                 + (f"  {extra}" if extra else "") + f"  ({now - self._t0:.0f} s)"
             print(text, file=self.stream, flush=True)
@@ -232,7 +237,7 @@ class ProgressPrinter:
         if p.total and self._bar.total != p.total:
             self._bar.total = p.total
         self._bar.n = p.done
-        post = _postfix(p.info)
+        post = _postfix(p.info, p.text, p.done)
         if post:
             self._bar.set_postfix_str(post, refresh=False)
         self._bar.refresh()
