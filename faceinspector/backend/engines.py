@@ -240,17 +240,25 @@ def flush_denormals() -> bool:
     """Flush subnormal floats to zero on this thread (x86 FTZ and DAZ), once per thread.
 
     Done through torch (:func:`torch.set_flush_denormal`, which sets this thread's MXCSR) when
-    torch is loaded; before that (the detector at start-up runs without torch) nothing
-    happens and False is returned. Threads started afterwards inherit the setting (POSIX).
+    torch is loaded; before that (the detector at start-up runs without torch), and while
+    another thread is still importing it (the GUI warms the models while photos are being
+    detected), nothing happens and False is returned: a later call does it. Never raises.
+    Threads started afterwards inherit the setting (POSIX).
     """
     if getattr(_FTZ, "on", False):
         return True
     import sys
 
     torch = sys.modules.get("torch")
-    if torch is None:
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
         return False
-    _FTZ.on = bool(torch.set_flush_denormal(True))
+    flush = getattr(torch, "set_flush_denormal", None)
+    if flush is None:  # a module of that name that is not (yet) torch
+        return False
+    try:
+        _FTZ.on = bool(flush(True))
+    except Exception:  # noqa: BLE001 - an optimisation: the answers are the same without it
+        return False
     return _FTZ.on
 
 

@@ -143,6 +143,29 @@ def test_subnormals_are_flushed_per_thread_and_change_no_answer(monkeypatch):
     assert np.abs(out[False][1].values - out[True][1].values).max() <= 1e-4
 
 
+def test_flushing_subnormals_while_torch_is_still_importing_is_skipped(monkeypatch):
+    """The GUI imports torch on one thread while another detects photos: the flush must wait
+    for a torch that is whole, not fail the detection (it did, on a half-imported torch)."""
+    import importlib.machinery
+    import sys
+    import types
+
+    half = types.ModuleType("torch")  # what sys.modules holds mid-import: no functions yet
+    half.__spec__ = importlib.machinery.ModuleSpec("torch", None)
+    half.__spec__._initializing = True
+    monkeypatch.setitem(sys.modules, "torch", half)
+    got = []
+    t = threading.Thread(target=lambda: got.append(engines.flush_denormals()))
+    t.start()
+    t.join()
+    assert got == [False]
+    half.__spec__._initializing = False  # imported, but not torch's API: still no error
+    t = threading.Thread(target=lambda: got.append(engines.flush_denormals()))
+    t.start()
+    t.join()
+    assert got == [False, False]
+
+
 def test_run_chunks_order_errors_and_nesting():
     assert engines.run_chunks(lambda i: i * i, 9, 3) == [i * i for i in range(9)]
 
