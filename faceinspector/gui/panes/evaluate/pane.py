@@ -16,14 +16,14 @@ group. "Export report…" writes the HTML report, the CSVs and the JSON summary.
 
 from __future__ import annotations
 
-import time
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QLabel, QLineEdit, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from ....backend import classify
 from ... import theme
+from ...task_progress import TaskProgress
 from ...workers import WorkerPool, WorkerSlot
 from ..mismatch.views import Banner, DropZone, hbox
 from .results import ResultsView
@@ -52,7 +52,6 @@ class EvaluatePane(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.evaluation = None
-        self._t0 = 0.0
         self.pool = WorkerPool(self)  # a lane of its own: a data set takes minutes
         self.worker = WorkerSlot(self.pool, "compute", "evaluate", self)
         self.worker.progress.connect(self._on_progress)
@@ -96,9 +95,7 @@ class EvaluatePane(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.hide()
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.hide()
+        self.progress = TaskProgress(rate_stages={"predict"})
         self.export_button = QPushButton("Export report…")
         self.export_button.setToolTip("HTML report, CSVs and the JSON summary, into a folder")
         self.export_button.clicked.connect(self.export_dialog)
@@ -107,7 +104,9 @@ class EvaluatePane(QWidget):
         self.results = ResultsView(ctx)
         self.results.openFace.connect(self.openFace)
 
-        self.attribute.setMaximumWidth(150)
+        self.attribute.setMinimumWidth(self.attribute.fontMetrics().horizontalAdvance(
+            "CelebA attribute (Male)") + 16)
+        self.attribute.setMaximumWidth(190)
         body = NoHeightForWidth()
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -117,9 +116,9 @@ class EvaluatePane(QWidget):
         lay.addLayout(hbox(self._titled("Models", self.models), self._titled("Crops", self.crops),
                            self._titled("Slice by", self.slices)))
         lay.addLayout(hbox(self.attribute, QLabel("Limit:"), self.limit, self.balanced,
-                           QLabel("Invariance:"), self.invariance, self.run_button,
-                           self.cancel_button, self.progress, self.export_button,
-                           stretch_last=True))
+                           QLabel("Invariance:"), self.invariance, stretch_last=True))
+        lay.addLayout(hbox(self.run_button, self.cancel_button, self.progress,
+                           self.export_button, stretch_last=True))
         lay.addWidget(self.summary)
         lay.addWidget(self.results, 1)
         ctx.cardsChanged.connect(self._fill_models)
@@ -193,7 +192,7 @@ class EvaluatePane(QWidget):
             self.summary.setText("Choose the labelled photos, a model and a crop first.")
             return
         chosen = self.slices.checked()
-        self._t0 = time.perf_counter()
+        self.progress.start()
         self.summary.setText("Predicting… detections are cached, so a second run over the "
                              "same files is much faster.")
         self.worker.submit(classify.evaluate_classifier, backend, self.data_zone.path,
@@ -213,21 +212,11 @@ class EvaluatePane(QWidget):
     def _on_busy(self, busy: bool) -> None:
         self.run_button.setVisible(not busy)
         self.cancel_button.setVisible(busy)
-        self.progress.setVisible(busy)
-        if busy:
-            self.progress.setRange(0, 0)
+        self.progress.set_busy(busy)
         self._update_buttons()
 
     def _on_progress(self, p) -> None:
-        if p.total:
-            self.progress.setRange(0, p.total)
-            self.progress.setValue(p.done)
-        secs = time.perf_counter() - self._t0
-        rate = p.done / secs if secs > 0 and p.stage == "predict" else 0.0
-        left = (p.total - p.done) / rate if rate > 0 and p.total else 0
-        self.progress.setFormat(f"{p.stage}: {p.done}/{p.total}"
-                                + (f" · {rate:.0f}/s" if rate else "")
-                                + (f" · {left:.0f} s left" if p.done and left else ""))
+        self.progress.show_progress(p)
 
     def _on_error(self, message: str) -> None:
         self.summary.setText(f"<span style='color:{theme.ERROR}'>{message}</span>")

@@ -21,18 +21,18 @@ progress and Cancel. Then:
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHeaderView, QLabel,
-                               QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget,
+                               QPushButton, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from ....backend import mismatch as mm
 from ....backend import photos
 from ... import theme
+from ...task_progress import TaskProgress
 from ...widgets import LazyPlot
 from ...workers import WorkerPool, WorkerSlot
 from .views import Banner, DropZone, ExampleStrip, hbox
@@ -80,7 +80,6 @@ class MismatchPane(QWidget):
         self.ctx = ctx
         self.report: mm.MismatchReport | None = None
         self.template_file = ""
-        self._t0 = 0.0
         self._selected = ""
         self._want_model: str | None = None  # a model asked for before the cards arrived
         self.pool = WorkerPool(self)  # a lane of its own: scans take minutes
@@ -122,9 +121,7 @@ class MismatchPane(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.hide()
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.hide()
+        self.progress = TaskProgress()
         self.summary = Banner("Drop the training data (reference) and the photos your model "
                               "fails on (target), then press <b>Find the mismatch</b>.")
 
@@ -189,8 +186,8 @@ class MismatchPane(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(hbox(self.ref_zone, self.tgt_zone, self.label_zone))
         lay.addLayout(hbox(QLabel("Model:"), self.model_combo, QLabel("Limit:"), self.limit,
-                           self.run_button, self.cancel_button, self.progress,
-                           stretch_last=True))
+                           self.run_button, self.cancel_button, stretch_last=True))
+        lay.addWidget(self.progress)  # a row of its own: readable in a narrow dock
         lay.addWidget(self.summary)
         lay.addWidget(split, 1)
         lay.addLayout(hbox(self.template_button, self.export_button, stretch_last=True))
@@ -244,7 +241,7 @@ class MismatchPane(QWidget):
         if not (self.ref_zone.path and self.tgt_zone.path):
             self.summary.setText("Choose a reference and a target first.")
             return
-        self._t0 = time.perf_counter()
+        self.progress.start()
         self.summary.setText("Scanning… detection results are cached, so a second run over "
                              "the same files is much faster.")
         self.worker.submit(mm.find_mismatch, backend, self.ref_zone.path, self.tgt_zone.path,
@@ -260,20 +257,11 @@ class MismatchPane(QWidget):
     def _on_busy(self, busy: bool) -> None:
         self.run_button.setVisible(not busy)
         self.cancel_button.setVisible(busy)
-        self.progress.setVisible(busy)
-        if busy:
-            self.progress.setRange(0, 0)
+        self.progress.set_busy(busy)
         self._update_buttons()
 
     def _on_progress(self, p) -> None:
-        if p.total:
-            self.progress.setRange(0, p.total)
-            self.progress.setValue(p.done)
-        secs = time.perf_counter() - self._t0
-        rate = p.done / secs if secs > 0 else 0.0
-        left = (p.total - p.done) / rate if rate > 0 and p.total else 0
-        self.progress.setFormat(f"{p.stage}: {p.done}/{p.total} · {rate:.0f}/s"
-                                + (f" · {left:.0f} s left" if p.done and left else ""))
+        self.progress.show_progress(p)
 
     def _on_error(self, message: str) -> None:
         self.summary.setText(f"<span style='color:{theme.ERROR}'>{message}</span>")

@@ -21,19 +21,19 @@ thresholds).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
-                               QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
-                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
+                               QSplitter, QVBoxLayout, QWidget)
 
 from ....backend import triplets
 from ....backend import evaluate
 from ... import theme
+from ...task_progress import TaskProgress
 from ...face_links import HINT, FaceLinks, set_faces
-from ...workers import Progress, WorkerSlot
+from ...workers import WorkerSlot
 from ...widgets import METRIC_NAMES, LazyPlot, chip_pixmap, default_threshold, fill_embedders
 from . import report
 from .looks import HardestLooks
@@ -58,7 +58,6 @@ class VerificationPane(QWidget):
         self.source: tuple | None = None  # (path, root) of the last run
         self.preview: tuple | None = None  # pair_preview of the clicked pair
         self.hardest: dict[str, list[int]] = {"pos": [], "neg": []}  # pair indices
-        self._t0 = 0.0
 
         self.lfw_button = QPushButton("LFW")
         self.lfw_button.setToolTip("The LFW protocol on pairs.txt of the LFW folder chosen in "
@@ -103,9 +102,8 @@ class VerificationPane(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.hide()
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.hide()
+        self.progress = TaskProgress(head=lambda p: f"embedded {p.done}/{p.total} images",
+                                     rate_format="{:.1f}")
         self.png_button = QPushButton("PNG…")
         self.csv_button = QPushButton("CSV…")
         self.png_button.setToolTip("Save the histograms and the ROC curve (with a caption)")
@@ -280,7 +278,7 @@ class VerificationPane(QWidget):
             self.message.emit("The models are still loading; try again in a moment.")
             return
         self.source = ("lfw", folder)
-        self._t0 = time.perf_counter()
+        self.progress.start()
         self.summary.setText(f"Embedding the images of LFW in <b>{folder}</b>…")
         self.worker.submit(evaluate.verify_lfw, backend, folder, self.model_id,
                            self.metric_box.currentData(), threshold=self.threshold, also=self.also)
@@ -292,7 +290,7 @@ class VerificationPane(QWidget):
             self.message.emit("The models are still loading; try again in a moment.")
             return
         self.source = (Path(source), root)
-        self._t0 = time.perf_counter()
+        self.progress.start()
         self.summary.setText(f"Embedding the images of <b>{Path(source).name}</b>…")
         self.worker.submit(evaluate.verify, backend, source, self.model_id,
                            self.metric_box.currentData(), root, threshold=self.threshold,
@@ -311,21 +309,12 @@ class VerificationPane(QWidget):
                                                  if self.result is not None else ""))
 
     def _on_busy(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
+        self.progress.set_busy(busy)
         self.cancel_button.setVisible(busy)
         self.rerun_button.setEnabled(not busy and self.source is not None)
-        if busy:
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
-            self.progress.setFormat("starting…")
 
-    def _on_progress(self, p: Progress) -> None:
-        self.progress.setRange(0, max(p.total, p.done, 1))
-        self.progress.setValue(p.done)
-        rate = p.done / max(time.perf_counter() - self._t0, 1e-6)
-        left = (p.total - p.done) / rate if rate > 0 and p.total else 0
-        self.progress.setFormat(f"embedded {p.done}/{p.total} images · {rate:.1f}/s"
-                                + (f" · {left:.0f} s left" if p.done else ""))
+    def _on_progress(self, p) -> None:
+        self.progress.show_progress(p)
 
     def _on_error(self, message: str) -> None:
         self.summary.setText(f"<span style='color:{theme.ERROR}'>{message}</span>")
