@@ -180,6 +180,18 @@ class _TorchNets:
         return [np.concatenate(p) for p in zip(*outs)]
 
 
+def _crops(tables, boxes: list[np.ndarray], size: int):
+    """Every photo's boxes cut from its table at ``size`` x ``size``: ``(crops, counts)``, one
+    array per photo; ``boxes[i]`` keeps only the boxes that gave a crop (in place)."""
+    crops, counts = [], []
+    for i, table in enumerate(tables):
+        c, keep = table.crops(boxes[i], size)
+        boxes[i] = boxes[i][keep]
+        crops.append(c)
+        counts.append(len(c))
+    return crops, counts
+
+
 class MTCNNDetector:
     """MTCNN that batches photos and scales large ones down for the cheap stage.
 
@@ -328,12 +340,7 @@ class MTCNNDetector:
             boxes.append(_rerec(b.astype(np.float32, copy=False)))
 
         # Stage 2: R-Net on crops of the full-resolution photos, all photos in one call.
-        crops, counts = [], []
-        for i in range(n):
-            c, keep = tables[i].crops(boxes[i], 24)
-            boxes[i] = boxes[i][keep]
-            crops.append(c)
-            counts.append(len(c))
+        crops, counts = _crops(tables, boxes, 24)
         if sum(counts):
             reg, probs = run("rnet", np.concatenate(crops), threads)
             offsets = np.cumsum([0] + counts)
@@ -347,12 +354,7 @@ class MTCNNDetector:
                 boxes[i] = _rerec(_bbreg(b[pick], mv[pick]))
 
         # Stage 3: O-Net on crops of the full-resolution photos, all photos in one call.
-        crops, counts = [], []
-        for i in range(n):
-            c, keep = tables[i].crops(boxes[i], 48)
-            boxes[i] = boxes[i][keep]
-            crops.append(c)
-            counts.append(len(c))
+        crops, counts = _crops(tables, boxes, 48)
         del tables, stacks
         results = [(_EMPTY5, np.zeros((0, 5, 2), np.float32), limits[i]) for i in range(n)]
         if not sum(counts):

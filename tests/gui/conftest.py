@@ -32,6 +32,17 @@ def qapp_named(qapp):
 
 
 @pytest.fixture
+def ctx(qapp):
+    """A bare app context (its own worker pool, no backend) for a pane tested alone."""
+    from faceinspector.gui.context import AppContext
+    from faceinspector.gui.workers import WorkerPool
+
+    pool = WorkerPool()
+    yield AppContext(pool)
+    pool.shutdown()
+
+
+@pytest.fixture
 def make_window(qtbot, qapp_named, backend):
     """``make_window(paths)``: a shown MainWindow on the shared backend, backend ready."""
     from faceinspector.gui.main_window import MainWindow

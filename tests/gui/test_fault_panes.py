@@ -16,16 +16,6 @@ from faceinspector.backend.gallery import FORMAT, Gallery
 
 
 @pytest.fixture
-def ctx(qapp):
-    from faceinspector.gui.context import AppContext
-    from faceinspector.gui.workers import WorkerPool
-
-    pool = WorkerPool()
-    yield AppContext(pool)
-    pool.shutdown()
-
-
-@pytest.fixture
 def gallery_pane(qtbot, ctx):
     from faceinspector.gui.panes.gallery import GalleryPane
 

@@ -17,16 +17,6 @@ from ..conftest import shared_data
 
 
 @pytest.fixture
-def ctx(qapp):
-    from faceinspector.gui.context import AppContext
-    from faceinspector.gui.workers import WorkerPool
-
-    pool = WorkerPool()
-    yield AppContext(pool)
-    pool.shutdown()
-
-
-@pytest.fixture
 def pane(qtbot, ctx):
     from faceinspector.gui.panes.verification import VerificationPane
 
