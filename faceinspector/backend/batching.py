@@ -12,8 +12,14 @@ probe on folders, the mismatch finder and the classifier evaluation through
   P-Net calls, all share the R-/O-Net calls), at most ``max_batch`` at a time. A batch never
   waits for photos that are not decoded yet: the first photo of a folder is detected alone
   and shown at once (the Photos pane streams), later batches fill up as the reader gets ahead;
-* a **detector thread** runs the batches while the caller works on the previous results
-  (chips, embeddings, thumbnails), so the networks of both overlap;
+* **detector lanes** run the batches while the caller works on the previous results
+  (chips, embeddings, thumbnails), so the networks of both overlap. With ONNX Runtime on the
+  CPU there is one lane per core (:func:`~faceinspector.backend.engines.lanes_now`), each
+  detecting its own batch with one-thread sessions: the cascade's numpy steps (pyramid,
+  crops, non-maximum suppression) then run on every core too, not between the networks'
+  parallel parts on one (LFW end to end: 1.4x the throughput of one lane with two-thread
+  networks, ``benchmarks/embed_speed.py``). The first batch (the first photo, shown at once)
+  gets every core;
 * results come out **in input order**, one :class:`Found` per input, each with the faces a
   single-photo :meth:`~faceinspector.backend.facade.Backend.detect` gives.
 
@@ -42,9 +48,10 @@ PREFETCH_PHOTOS = 48
 PREFETCH_PIXELS = 48_000_000
 
 _DONE = object()
-#: every reader thread still alive, stopped and joined at exit (a daemon thread left inside C
-#: code -- a JPEG decode, an ONNX Runtime call -- when the interpreter finalises aborts it)
-_LIVE: "weakref.WeakSet[prefetch]" = weakref.WeakSet()
+#: every reader and lane thread still alive, stopped and joined at exit (a daemon thread left
+#: inside C code -- a JPEG decode, an ONNX Runtime call -- when the interpreter finalises
+#: aborts it)
+_LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 class _Failure:
@@ -139,8 +146,12 @@ class prefetch:
         self._stop.set()
         with self._room:
             self._room.notify_all()
-        if wait > 0 and self._thread is not threading.current_thread():
-            self._thread.join(wait)
+        if wait > 0:
+            self.join(wait)
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
 
 @atexit.register
@@ -150,7 +161,7 @@ def _stop_readers(budget: float = 5.0) -> None:
         p.close()
     deadline = time.monotonic() + budget
     for p in live:
-        p._thread.join(max(0.0, deadline - time.monotonic()))
+        p.join(max(0.0, deadline - time.monotonic()))
 
 
 def ready_batches(items: Iterator, max_batch: int = MAX_BATCH,
@@ -231,59 +242,177 @@ def detect_stream(backend, pairs: Iterable, *,
         return 0.0 if found.photo is None else float(found.photo.width * found.photo.height)
 
     halt = threading.Event()
+    lanes = _lanes_for(backend)
 
     def detected() -> Iterator[Found]:  # runs in the detector thread
         waiting = prefetch(produce(), depth=prefetch_photos, budget=prefetch_pixels,
                            cost=pixels, cancel=cancel)
+        batches = ready_batches(waiting, max_batch, waiting.ready)
         try:
-            yield from _detect_batches(backend, waiting, save, max_batch, cancel, halt)
+            if lanes > 1:
+                yield from _lane_batches(backend, batches, save, lanes, cancel, halt)
+            else:
+                for batch in batches:
+                    yield from _detect_batch(backend, batch, save, None)
+                    if is_cancelled(cancel) or halt.is_set():
+                        return
         finally:
             waiting.close(wait=2.0)
 
     # the caller works on a batch's results while the next batch is detected
-    out = prefetch(detected(), depth=2 * max_batch, budget=prefetch_pixels // 2, cost=pixels,
-                   cancel=cancel)
+    out = prefetch(detected(), depth=2 * max_batch * max(1, lanes),
+                   budget=prefetch_pixels // 2, cost=pixels, cancel=cancel)
     try:
         yield from out
     finally:
         halt.set()
-        out.close(wait=5.0)  # the batch being detected, at most
+        out.close(wait=5.0)  # the batches being detected, at most
 
 
-def _detect_batches(backend, waiting: prefetch, save, max_batch: int,
-                    cancel: CancelToken | None, halt: threading.Event) -> Iterator[Found]:
-    """The detector thread's loop: batches of the photos that are ready, detected together;
-    a :class:`Found` per photo, in order."""
-    for batch in ready_batches(waiting, max_batch, waiting.ready):
-        todo = [f for f in batch if f.photo is not None and f.faces is None]
-        dets = {}
-        if todo:
-            t0 = time.perf_counter()
+def _lanes_for(backend) -> int:
+    """Detector lanes for ``backend``: one per core with ONNX Runtime on the CPU (sessions
+    run from several threads at once), else one (torch keeps one thread count per process;
+    CUDA gains nothing from CPU lanes)."""
+    detector = getattr(backend, "detector", None)
+    if getattr(detector, "engine", "") != "onnx":
+        return 1
+    from . import engines
+
+    return engines.lanes_now()
+
+
+def _detect_batch(backend, batch: list, save, threads: int | None) -> list[Found]:
+    """One batch through MTCNN together: a :class:`Found` per photo, in order (photos
+    without pixels or with cached faces pass as they are)."""
+    todo = [f for f in batch if f.photo is not None and f.faces is None]
+    dets = {}
+    if todo:
+        t0 = time.perf_counter()
+        try:
+            photos = [f.photo for f in todo]
+            results = (backend.detect_many(photos) if threads is None
+                       else backend.detect_many(photos, threads=threads))
+        except Exception as exc:  # noqa: BLE001 - each photo gets the reason
+            results = [exc] * len(todo)
+        secs = (time.perf_counter() - t0) / len(todo)
+        for f, det in zip(todo, results):
+            dets[id(f)] = (det, secs)
+    out = []
+    for f in batch:
+        if id(f) not in dets:
+            out.append(f)
+            continue
+        det, secs = dets[id(f)]
+        if isinstance(det, BaseException):
+            out.append(Found(f.path, error=f"{f.path.name}: detection failed: "
+                             f"{_one_line(det)}", extra=f.extra))
+            continue
+        faces = tuple(det.faces)
+        if save is not None:
             try:
-                results = backend.detect_many([f.photo for f in todo])
-            except Exception as exc:  # noqa: BLE001 - each photo gets the reason
-                results = [exc] * len(todo)
-            secs = (time.perf_counter() - t0) / len(todo)
-            for f, det in zip(todo, results):
-                dets[id(f)] = (det, secs)
-        for f in batch:
-            if id(f) not in dets:
-                yield f
+                save(f.path, f.photo, faces)
+            except Exception:  # noqa: BLE001 - a cache that cannot store is no error
+                pass
+        out.append(Found(f.path, f.photo, faces, extra=f.extra, seconds=secs))
+    return out
+
+
+class _LaneWorkers:
+    """Daemon threads that take batches from one iterator (in turn, under a lock) and detect
+    them with one-thread sessions; results are collected by sequence number. At most
+    ``lanes + 1`` batches are taken and not yet handed on, so the lanes never run far ahead
+    of the consumer. Joined at exit like the readers (a daemon thread left inside an ONNX
+    Runtime call when the interpreter finalises aborts it)."""
+
+    def __init__(self, backend, batches: Iterator[list], save, lanes: int,
+                 halt: threading.Event) -> None:
+        self._backend, self._batches, self._save, self._halt = backend, batches, save, halt
+        self._take = threading.Lock()
+        self._done = threading.Condition()
+        self._slots = threading.Semaphore(lanes + 1)
+        self.results: dict[int, Any] = {}
+        self.total: int | None = None  # batches in all, once the input has ended
+        self._next = 0
+        self._threads = [threading.Thread(target=self._work, name=f"faceinspector-detector-{k}",
+                                          daemon=True) for k in range(lanes)]
+        _LIVE.add(self)
+        for t in self._threads:
+            t.start()
+
+    def _work(self) -> None:
+        while not self._halt.is_set():
+            if not self._slots.acquire(timeout=0.1):
                 continue
-            det, secs = dets[id(f)]
-            if isinstance(det, BaseException):
-                yield Found(f.path, error=f"{f.path.name}: detection failed: "
-                            f"{_one_line(det)}", extra=f.extra)
-                continue
-            faces = tuple(det.faces)
-            if save is not None:
+            with self._take:
+                if self.total is not None or self._halt.is_set():
+                    self._slots.release()
+                    return
+                seq = self._next
                 try:
-                    save(f.path, f.photo, faces)
-                except Exception:  # noqa: BLE001 - a cache that cannot store is no error
-                    pass
-            yield Found(f.path, f.photo, faces, extra=f.extra, seconds=secs)
-        if is_cancelled(cancel) or halt.is_set():
-            return
+                    batch = next(self._batches)
+                except StopIteration:
+                    batch = None
+                except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                    batch = _Failure(exc)
+                if batch is None or isinstance(batch, _Failure):
+                    with self._done:
+                        if isinstance(batch, _Failure):
+                            self.results[seq] = batch
+                            seq += 1
+                        self.total = seq
+                        self._done.notify_all()
+                    self._slots.release()
+                    return
+                self._next = seq + 1
+            # the very first batch (the first photo, shown at once) gets every core
+            out: Any = _detect_batch(self._backend, batch, self._save, None if seq == 0 else 1)
+            with self._done:
+                self.results[seq] = out
+                self._done.notify_all()
+
+    def get(self, seq: int, cancel: CancelToken | None):
+        """Batch ``seq``'s results (a list of :class:`Found`), or None when the input ended
+        before it or the stream was stopped."""
+        with self._done:
+            while seq not in self.results:
+                if (self.total is not None and seq >= self.total) or self._halt.is_set() \
+                        or is_cancelled(cancel):
+                    return None
+                self._done.wait(0.1)
+            out = self.results.pop(seq)
+        self._slots.release()
+        if isinstance(out, _Failure):
+            raise out.exc
+        return out
+
+    def close(self, wait: float = 0.0) -> None:
+        self._halt.set()
+        if wait > 0:
+            self.join(wait)
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
+
+
+def _lane_batches(backend, batches: Iterator[list], save, lanes: int,
+                  cancel: CancelToken | None, halt: threading.Event) -> Iterator[Found]:
+    """:class:`_LaneWorkers` over ``batches``; a :class:`Found` per photo, in input order."""
+    workers = _LaneWorkers(backend, batches, save, lanes, halt)
+    try:
+        seq = 0
+        while True:
+            out = workers.get(seq, cancel)
+            if out is None:
+                return
+            yield from out
+            seq += 1
+            if is_cancelled(cancel) or halt.is_set():
+                return
+    finally:
+        workers.close(wait=5.0)  # stops the lanes; waits for the batches being detected
 
 
 __all__ = ["MAX_BATCH", "PREFETCH_PHOTOS", "PREFETCH_PIXELS", "Found", "detect_stream",

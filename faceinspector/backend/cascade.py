@@ -56,9 +56,12 @@ class _Table:
     """
 
     def __init__(self, pixels: np.ndarray, max_pixels: int | None = TABLE_MAX_PIXELS,
-                 out: np.ndarray | None = None):
+                 out: np.ndarray | None = None, defer: bool = False):
         """``out``: a uint32 (3, H + 1, W + 1) array to build an exact table in (a slot of
-        the stacked tables of photos of one size, see :func:`_resized_many`)."""
+        the stacked tables of photos of one size, see :func:`_resized_many`). ``defer``: an
+        exact table's planes are left to :meth:`fill` (one plane per call, so that planes and
+        photos can be built in parallel; :attr:`pending` lists them)."""
+        self.pending: list[int] = []
         self.h, self.w = pixels.shape[:2]
         src = pixels
         if max_pixels and self.h * self.w > max_pixels:
@@ -75,12 +78,11 @@ class _Table:
 
             if out is None:
                 out = np.empty((3, self.th + 1, self.tw + 1), np.uint32)
-            dst = out.view(np.int32)
-            for k, plane in enumerate(cv2.split(np.ascontiguousarray(src))):
-                res = cv2.integral(plane, dst[k], sdepth=cv2.CV_32S)
-                if not np.shares_memory(res, dst[k]):  # OpenCV made its own array
-                    dst[k] = res
-            self.sat = out
+            self.sat, self._src = out, np.ascontiguousarray(src)
+            self.pending = [0, 1, 2]
+            if not defer:
+                for k in range(3):
+                    self.fill(k)
             return
         if self.exact and out is not None:
             s = out
@@ -91,6 +93,19 @@ class _Table:
         del src
         _cumsum_inplace(s)
         self.sat = s
+
+    def fill(self, k: int) -> None:
+        """Build plane ``k`` of a deferred exact table (OpenCV's integral, int32 sums)."""
+        import cv2
+
+        dst = self.sat.view(np.int32)[k]
+        res = cv2.integral(cv2.extractChannel(self._src, k), dst, sdepth=cv2.CV_32S)
+        if not np.shares_memory(res, dst):  # OpenCV made its own array
+            dst[...] = res
+
+    def done(self) -> None:
+        """Every plane is built: let go of the photo."""
+        self.pending, self._src = [], None
 
     def _at(self, y: np.ndarray, x: np.ndarray) -> np.ndarray:
         """The (float64) table at fractional photo positions ``y`` and ``x`` (broadcast):
@@ -152,24 +167,38 @@ class _Table:
             return self.pool(z, z + self.h, z, z + self.w, h, w)[0]
         return _resized_many(self.sat[None], self.h, self.w, h, w)[0]
 
-    def crops(self, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """facenet-pytorch's per-box crops (1-based, clipped), area-resized to size x size:
-        ``(crops (K, 3, size, size), kept (N,) bool)`` -- boxes entirely outside the photo
-        give no crop."""
+    def inside(self, boxes: np.ndarray) -> np.ndarray:
+        """(N,) bool: the boxes that give a crop (not entirely outside the photo)."""
         y, ey, x, ex = _pad(boxes, self.w, self.h)
-        keep = (ey > y - 1) & (ex > x - 1)
+        return (ey > y - 1) & (ex > x - 1)
+
+    def cut(self, boxes: np.ndarray, size: int) -> np.ndarray:
+        """facenet-pytorch's per-box crops (1-based, clipped) of boxes :meth:`inside` the
+        photo, area-resized to (K, 3, size, size), normalised for the nets."""
+        y, ey, x, ex = _pad(boxes, self.w, self.h)
+        return self.pool(y - 1, ey, x - 1, ex, size, size)
+
+    def crops(self, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(crops (K, 3, size, size), kept (N,) bool)``: :meth:`cut` of the boxes
+        :meth:`inside` the photo."""
+        keep = self.inside(boxes)
         if not keep.any():
             return np.zeros((0, 3, size, size), np.float32), keep
-        return self.pool(y[keep] - 1, ey[keep], x[keep] - 1, ex[keep], size, size), keep
+        return self.cut(boxes[keep], size), keep
 
 
-def _resized_many(sat: np.ndarray, h: int, w: int, oh: int, ow: int) -> np.ndarray:
+def _resized_many(sat: np.ndarray, h: int, w: int, oh: int, ow: int,
+                  rows: tuple[int, int] | None = None) -> np.ndarray:
     """Photos of one size (H, W), from their stacked exact tables (B, 3, H + 1, W + 1),
     area-resized to (B, 3, oh, ow) and normalised: rows first (each row window's sums, then
-    each column window of those: the four look-ups of the table, exact integers)."""
+    each column window of those: the four look-ups of the table, exact integers).
+    ``rows=(lo, hi)``: only output rows lo..hi - 1 (a strip of the level)."""
     r0, r1 = _Table._windows(np.zeros(1, np.int64), np.array([h]), oh)
     c0, c1 = _Table._windows(np.zeros(1, np.int64), np.array([w]), ow)
     r0, r1, c0, c1 = r0[0], r1[0], c0[0], c1[0]
+    if rows is not None:
+        r0, r1 = r0[rows[0]:rows[1]], r1[rows[0]:rows[1]]
+        oh = len(r0)
     area = (r1 - r0)[:, None] * (c1 - c0)[None, :]
     step = max(1, 1_000_000 // (3 * oh * (w + 1)))  # photos per gather: a cache-sized middle
     out = np.empty((len(sat), 3, oh, ow), np.float32)
@@ -201,16 +230,38 @@ def _generate(reg: np.ndarray, prob: np.ndarray, scale: float, thresh: float) ->
                           axis=1).astype(np.float32, copy=False)
 
 
+#: up to this many boxes, :func:`nms` computes every pair's overlap at once (a matrix of
+#: n * n floats) and runs the greedy pass over it; more boxes take the loop of torchvision
+NMS_MATRIX_MAX = 1024
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """torchvision's ``nms``: greedy in descending score (ties: first come first), a box is
-    dropped when its IoU with a kept one is above ``threshold``; float32 arithmetic."""
+    dropped when its IoU with a kept one is above ``threshold``; float32 arithmetic.
+
+    Up to :data:`NMS_MATRIX_MAX` boxes the IoU of every pair is computed at once, with the
+    same float32 operations as the loop (so the same comparisons), and the greedy pass only
+    reads rows of that matrix: ~5x faster on the cascade's small sets."""
     if len(boxes) == 0:
         return np.zeros(0, np.int64)
     x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, k]) for k in range(4))
     areas = (x2 - x1) * (y2 - y1)
     idx = np.argsort(-scores, kind="stable")
-    keep = []
     zero = np.float32(0)
+    if len(idx) <= NMS_MATRIX_MAX:
+        x1, y1, x2, y2, areas = x1[idx], y1[idx], x2[idx], y2[idx], areas[idx]
+        w = np.maximum(zero, np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None]))
+        h = np.maximum(zero, np.minimum(y2[:, None], y2[None]) - np.maximum(y1[:, None], y1[None]))
+        inter = w * h
+        over = inter / (areas[:, None] + areas[None] - inter) > threshold
+        gone = np.zeros(len(idx), bool)
+        keep = []
+        for k in range(len(idx)):
+            if not gone[k]:
+                keep.append(k)
+                gone |= over[k]
+        return idx[keep].astype(np.int64, copy=False)
+    keep = []
     while idx.size:
         i = idx[0]
         keep.append(i)

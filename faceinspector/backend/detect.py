@@ -16,9 +16,11 @@ changes (issue 16 and before):
   photo, so a photo gets the same faces alone or in a batch;
 * the networks run on the fastest engine for the device
   (:func:`faceinspector.backend.engines.choose`): ONNX Runtime on CPU (their ONNX exports are
-  made once from the torch modules, checked equal within 1e-4, and cached next to the pack),
-  torch on CUDA. With the ONNX exports cached, detection imports neither torch nor torchvision
-  (the app shows its first faces before torch has loaded).
+  made once from the torch modules, rewritten so that ONNX Runtime keeps its blocked
+  convolution layout (:data:`EXPORTS`: PReLUs as ReLUs and depthwise convolutions, R-Net's
+  first layer padded to 32 channels; the same numbers), checked equal within 1e-4, and cached
+  next to the pack), torch on CUDA. With the ONNX exports cached, detection imports neither
+  torch nor torchvision (the app shows its first faces before torch has loaded).
 
 The boxes are those of stock facenet-pytorch (IoU 1.000 on the demo photos and 200 LFW images,
 ``tests/backend/test_detect_batch.py``; ``benchmarks/detect.py``).
@@ -50,8 +52,12 @@ BATCH_MAX_PIXELS = 8_000_000
 #: rows per R-Net / O-Net call (keeps the activations cache-sized; chunks run in parallel lanes,
 #: see :func:`faceinspector.backend.engines.run_chunks`)
 CROP_CHUNK = {"rnet": 64, "onet": 16}
-#: P-Net calls take this many pixels of pyramid level (whole photos of one size)
-PNET_CHUNK_PIXELS = 200_000
+#: P-Net calls take about this many pixels of pyramid level: several small levels of photos
+#: of one size, or one horizontal strip of a large level (:func:`_pnet_pieces`), so that the
+#: first layer's output (16 floats per pixel) stays in the core's cache; one image of LFW's
+#: largest level takes 1.3 ms on one core, eight at once 1.6 ms each, a 720 x 1024 level
+#: 86 ms whole and 58 ms in strips
+PNET_CHUNK_PIXELS = 48_000
 
 PACK = "facenet-pytorch"
 NET_FILES = {"pnet": "pnet.pt", "rnet": "rnet.pt", "onet": "onet.pt"}
@@ -114,15 +120,30 @@ def weight_files() -> dict[str, Path]:
     return {k: assets.path(PACK, f) for k, f in NET_FILES.items()}
 
 
+def _pad_and_relu(data: bytes) -> bytes:
+    """R-Net's export: its first layer padded from 28 to 32 channels, then its PReLUs
+    rewritten (both for ONNX Runtime's blocked layout; the same outputs bit for bit)."""
+    return onnx_export.prelu_as_relu(onnx_export.pad_first_conv(data))
+
+
+#: the exports' names and the rewrites that make them (the plain exports, from before the
+#: rewrites, were named after the net alone). P-Net is not padded: 10 -> 16 channels gains 1 %
+#: and changes its sums' rounding.
+EXPORTS = {"pnet": ("pnet-nchwc", onnx_export.prelu_as_relu),
+           "rnet": ("rnet-nchwc32", _pad_and_relu),
+           "onet": ("onet-nchwc", onnx_export.prelu_as_relu)}
+
+
 def onnx_files(export: bool = True) -> dict[str, Path] | None:
     """``{"pnet": path, "rnet": path, "onet": path}``: the nets' ONNX exports in the model
-    cache (``<pack>/onnx/<net>-<sha256 of the weights>.onnx``). Missing ones are exported
-    (needs torch; checked against the torch modules) when ``export``, else None is returned."""
+    cache (``<pack>/onnx/<export name>-<sha256 of the weights>.onnx``, :data:`EXPORTS`).
+    Missing ones are exported (needs torch; checked against the torch modules) when
+    ``export``, else None is returned."""
     files = weight_files()
     out = {}
     for name, src in files.items():
-        digest = onnx_export.sha256_files([src])
-        path = onnx_export.export_dir(PACK) / f"{name}-{digest[:16]}.onnx"
+        export_name, rewrite = EXPORTS[name]
+        path = onnx_export.export_path(PACK, export_name, [src])
         if not path.is_file():
             if not export:
                 return None
@@ -133,7 +154,8 @@ def onnx_files(export: bool = True) -> dict[str, Path] | None:
                 examples, dynamic = export_examples(name)
                 return load_net(name, src), examples, dynamic
 
-            path = onnx_export.cached_export(PACK, name, [src], build, tolerance=1e-4)
+            path = onnx_export.cached_export(PACK, export_name, [src], build,
+                                             tolerance=1e-4, rewrite=rewrite)
         out[name] = path
     return out
 
@@ -151,6 +173,21 @@ class _OrtNets:
                  chunk: int | None = None) -> list[np.ndarray]:
         return self.nets[name].run(x, threads=threads, chunk=chunk)
 
+    def jobs(self, fn, n: int, threads: int | None) -> list:
+        """``[fn(0, t), ..., fn(n - 1, t)]``: in :func:`~.engines.lanes_now` parallel lanes
+        with one-thread sessions (``t`` = 1), or one after another with ``threads``."""
+        if threads is not None or n <= 1:
+            t = threads if threads is not None else engines.threads_now()
+            return [fn(i, t) for i in range(n)]
+        return engines.run_chunks(lambda i: fn(i, 1), n, engines.lanes_now())
+
+    def piece(self, name: str, x: np.ndarray, threads: int) -> list[np.ndarray]:
+        """One call of net ``name`` with ``threads`` intra-op threads."""
+        engines.flush_denormals()  # this thread runs a one-thread session's work itself
+        net = self.nets[name]
+        session = net.session(threads)
+        return session.run(None, {net.input_name: x})
+
 
 class _TorchNets:
     """The three torch modules on ``device``: numpy in, list of numpy arrays out."""
@@ -163,6 +200,12 @@ class _TorchNets:
         files = weight_files()
         self.device = device
         self.nets = {k: load_net(k, files[k]).to(device) for k in files}
+
+    def jobs(self, fn, n: int, threads: int | None) -> list:
+        return [fn(i, threads) for i in range(n)]  # one at a time: torch threads are global
+
+    def piece(self, name: str, x: np.ndarray, threads: int | None) -> list[np.ndarray]:
+        return self(name, x, threads, len(x) or 1)
 
     def __call__(self, name: str, x: np.ndarray, threads: int | None,
                  chunk: int | None = None) -> list[np.ndarray]:
@@ -180,16 +223,67 @@ class _TorchNets:
         return [np.concatenate(p) for p in zip(*outs)]
 
 
-def _crops(tables, boxes: list[np.ndarray], size: int):
-    """Every photo's boxes cut from its table at ``size`` x ``size``: ``(crops, counts)``, one
-    array per photo; ``boxes[i]`` keeps only the boxes that gave a crop (in place)."""
-    crops, counts = [], []
+def _pnet_pieces(n: int, h: int, w: int, max_pixels: int) -> list[tuple]:
+    """How P-Net takes ``n`` images of ``h`` x ``w``: ``[(first image, end image, first input
+    row, end input row, first output row), ...]``. Small levels: several whole images per
+    piece (at most ``max_pixels`` pixels); large ones: each image in horizontal strips of
+    about ``max_pixels``. P-Net's output row ``r`` sees input rows ``2r .. 2r + 11`` (3x3
+    conv, 2x2/2 pool, two 3x3 convs), so a strip of output rows [a, b) needs input rows
+    [2a, 2b + 10) -- the last strip runs to the image's end, where the pooling's ceil mode
+    applies as in one call -- and every output cell is computed from the same inputs with the
+    same operations as in one call (the same numbers, ``tests/backend/test_detect_batch.py``).
+    """
+    out_h = (h - 1) // 2 - 4  # conv 3x3 (h - 2), pool 2x2/2 ceil, two 3x3 convs
+    if h * w <= max_pixels or out_h < 8:
+        per = max(1, max_pixels // max(1, h * w))
+        return [(i, min(n, i + per), 0, h, 0) for i in range(0, n, per)]
+    rows = max(4, (max_pixels // w - 10) // 2)  # output rows per strip
+    pieces = []
+    for i in range(n):
+        for a in range(0, out_h, rows):
+            b = min(out_h, a + rows)
+            pieces.append((i, i + 1, 2 * a, h if b == out_h else 2 * b + 10, a))
+    return pieces
+
+
+def _pnet_join(pieces: list[tuple], outs: list) -> list[np.ndarray]:
+    """P-Net's outputs of :func:`_pnet_pieces`' pieces put together as one call's."""
+    if all(lo == 0 for _, _, lo, _, _ in pieces) and len(pieces) == len({p[0] for p in pieces}):
+        return [np.concatenate(o) for o in zip(*outs)]  # whole images
+    result = []
+    for k in range(len(outs[0])):
+        n = pieces[-1][1]
+        out_h = max(a + o[k].shape[2] for (_, _, _, _, a), o in zip(pieces, outs))
+        first = outs[0][k]
+        arr = np.empty((n, first.shape[1], out_h, first.shape[3]), first.dtype)
+        for (i, j, _, _, a), o in zip(pieces, outs):
+            arr[i:j, :, a:a + o[k].shape[2]] = o[k]
+        result.append(arr)
+    return result
+
+
+def _crop_net(run, name: str, tables, boxes: list[np.ndarray], size: int,
+              threads: int | None) -> list[list[np.ndarray] | None]:
+    """Every photo's boxes cut from its table at ``size`` x ``size`` and through net ``name``,
+    in jobs of :data:`CROP_CHUNK` boxes of one photo (each cuts its crops and runs the net on
+    them while they are in the cache; the jobs run in parallel lanes). Returns the net's
+    outputs per photo (None for a photo without crops); ``boxes[i]`` keeps only the boxes
+    that gave a crop (in place)."""
+    chunk = CROP_CHUNK[name]
+    jobs = []
     for i, table in enumerate(tables):
-        c, keep = table.crops(boxes[i], size)
-        boxes[i] = boxes[i][keep]
-        crops.append(c)
-        counts.append(len(c))
-    return crops, counts
+        boxes[i] = boxes[i][table.inside(boxes[i])]
+        jobs += [(i, a, min(a + chunk, len(boxes[i]))) for a in range(0, len(boxes[i]), chunk)]
+
+    def job(k: int, t: int | None) -> list[np.ndarray]:
+        i, a, b = jobs[k]
+        return run.piece(name, tables[i].cut(boxes[i][a:b], size), t)
+
+    outs = run.jobs(job, len(jobs), threads)
+    per: list[list] = [[] for _ in tables]
+    for (i, _, _), out in zip(jobs, outs):
+        per[i].append(out)
+    return [[np.concatenate(o) for o in zip(*p)] if p else None for p in per]
 
 
 class MTCNNDetector:
@@ -307,28 +401,61 @@ class MTCNNDetector:
                                      or h * w <= self.table_max_pixels):
                 stack = stacks[h, w] = np.empty((len(members), 3, h + 1, w + 1), np.uint32)
                 for k, i in enumerate(members):
-                    tables[i] = _Table(photos[i], self.table_max_pixels, out=stack[k])
+                    tables[i] = _Table(photos[i], self.table_max_pixels, out=stack[k],
+                                       defer=True)
             else:
                 for i in members:
-                    tables[i] = _Table(photos[i], self.table_max_pixels)
+                    tables[i] = _Table(photos[i], self.table_max_pixels, defer=True)
+        planes = [(t, k) for t in tables for k in t.pending]  # built in parallel lanes
+        run.jobs(lambda j, _t: planes[j][0].fill(planes[j][1]), len(planes), threads)
+        for t in tables:
+            t.done()
 
         # Stage 1: P-Net over facenet-pytorch's image pyramid (minus the levels larger than
-        # max_side), one call per level for all photos of one size.
-        found: list[list[np.ndarray]] = [[] for _ in range(n)]
+        # max_side). Each job makes one piece of a level (several small photos of one size, or
+        # a horizontal strip of a large one: _pnet_pieces) from the tables and runs P-Net on
+        # it while it is in the cache; the jobs run in parallel lanes.
+        levels = []  # (size, members, scale, oh, ow, first job, pieces)
+        jobs = []
         for (h, w), members in groups.items():
             scales, limit = self._scales(h, w)
             for i in members:
                 limits[i] = limit
             for sc in scales:
                 oh, ow = int(h * sc + 1), int(w * sc + 1)
-                if (h, w) in stacks:
-                    level = _resized_many(stacks[h, w], h, w, oh, ow)
-                else:
-                    level = np.stack([tables[i].resized(oh, ow) for i in members])
-                reg, probs = run("pnet", level, threads, max(1, PNET_CHUNK_PIXELS // (oh * ow)))
-                for k, i in enumerate(members):
-                    b = _generate(reg[k], probs[k, 1], sc, thr[0])
-                    found[i].append(b[nms(b[:, :4], b[:, 4], 0.5)])
+                pieces = _pnet_pieces(len(members), oh, ow, PNET_CHUNK_PIXELS)
+                levels.append(((h, w), members, sc, oh, ow, len(jobs), pieces))
+                jobs += [((h, w), members, oh, ow, p) for p in pieces]
+        inexact: dict[tuple, np.ndarray] = {}
+        inexact_lock = threading.Lock()
+
+        def level_part(size, members, oh, ow, piece) -> np.ndarray:
+            i0, i1, lo, hi, _ = piece
+            if size in stacks:
+                return _resized_many(stacks[size][i0:i1], *size, oh, ow, rows=(lo, hi))
+            parts = []
+            for i in members[i0:i1]:
+                t = tables[i]
+                if t.exact:
+                    parts.append(_resized_many(t.sat[None], t.h, t.w, oh, ow, rows=(lo, hi))[0])
+                    continue
+                with inexact_lock:  # a photo above TABLE_MAX_PIXELS: its level made once
+                    if (i, oh, ow) not in inexact:
+                        inexact[i, oh, ow] = t.resized(oh, ow)
+                parts.append(inexact[i, oh, ow][:, lo:hi])
+            return np.ascontiguousarray(np.stack(parts))
+
+        def job(k: int, t: int | None) -> list[np.ndarray]:
+            size, members, oh, ow, piece = jobs[k]
+            return run.piece("pnet", level_part(size, members, oh, ow, piece), t)
+
+        outs = run.jobs(job, len(jobs), threads)
+        found: list[list[np.ndarray]] = [[] for _ in range(n)]
+        for _, members, sc, _, _, first, pieces in levels:
+            reg, probs = _pnet_join(pieces, outs[first:first + len(pieces)])
+            for k, i in enumerate(members):
+                b = _generate(reg[k], probs[k, 1], sc, thr[0])
+                found[i].append(b[nms(b[:, :4], b[:, 4], 0.5)])
         boxes = []
         for i in range(n):
             b = np.concatenate(found[i]) if found[i] else np.zeros((0, 9), np.float32)
@@ -339,35 +466,33 @@ class MTCNNDetector:
                           b[:, 2] + b[:, 7] * regw, b[:, 3] + b[:, 8] * regh, b[:, 4]], axis=1)
             boxes.append(_rerec(b.astype(np.float32, copy=False)))
 
-        # Stage 2: R-Net on crops of the full-resolution photos, all photos in one call.
-        crops, counts = _crops(tables, boxes, 24)
-        if sum(counts):
-            reg, probs = run("rnet", np.concatenate(crops), threads)
-            offsets = np.cumsum([0] + counts)
-            for i in range(n):
-                r, p = reg[offsets[i]:offsets[i + 1]], probs[offsets[i]:offsets[i + 1]]
-                score = p[:, 1]
-                ok = score > thr[1]
-                b = np.concatenate([boxes[i][ok, :4], score[ok, None]], axis=1)
-                mv = r[ok]
-                pick = nms(b[:, :4], b[:, 4], 0.7)
-                boxes[i] = _rerec(_bbreg(b[pick], mv[pick]))
-
-        # Stage 3: O-Net on crops of the full-resolution photos, all photos in one call.
-        crops, counts = _crops(tables, boxes, 48)
-        del tables, stacks
-        results = [(_EMPTY5, np.zeros((0, 5, 2), np.float32), limits[i]) for i in range(n)]
-        if not sum(counts):
-            return results
-        reg, marks, probs = run("onet", np.concatenate(crops), threads)
-        offsets = np.cumsum([0] + counts)
+        # Stage 2: R-Net on crops of the full-resolution photos.
+        outs = _crop_net(run, "rnet", tables, boxes, 24, threads)
         for i in range(n):
-            sl = slice(offsets[i], offsets[i + 1])
-            score = probs[sl, 1]
-            ok = score > thr[2]
-            pts = marks[sl][ok]
+            if outs[i] is None:
+                continue
+            r, p = outs[i]
+            score = p[:, 1]
+            ok = score > thr[1]
             b = np.concatenate([boxes[i][ok, :4], score[ok, None]], axis=1)
-            mv = reg[sl][ok]
+            mv = r[ok]
+            pick = nms(b[:, :4], b[:, 4], 0.7)
+            boxes[i] = _rerec(_bbreg(b[pick], mv[pick]))
+
+        # Stage 3: O-Net on crops of the full-resolution photos.
+        outs = _crop_net(run, "onet", tables, boxes, 48, threads)
+        tables.clear()  # the tables are not needed any more
+        stacks.clear()
+        results = [(_EMPTY5, np.zeros((0, 5, 2), np.float32), limits[i]) for i in range(n)]
+        for i in range(n):
+            if outs[i] is None:
+                continue
+            reg, marks, probs = outs[i]
+            score = probs[:, 1]
+            ok = score > thr[2]
+            pts = marks[ok]
+            b = np.concatenate([boxes[i][ok, :4], score[ok, None]], axis=1)
+            mv = reg[ok]
             if not len(b):
                 continue
             wi = (b[:, 2] - b[:, 0] + 1)[:, None]
@@ -419,5 +544,6 @@ def match_faces(a, b, min_iou: float = 0.5) -> list[tuple[int, int, float]]:
     return sorted(out)
 
 
-__all__ = ["BATCH_MAX_PIXELS", "TABLE_MAX_PIXELS", "MTCNNDetector", "box_iou", "device_name",
-           "match_faces", "nms", "nms_min", "onnx_files", "pick_device", "weight_files"]
+__all__ = ["BATCH_MAX_PIXELS", "EXPORTS", "TABLE_MAX_PIXELS", "MTCNNDetector", "box_iou",
+           "device_name", "match_faces", "nms", "nms_min", "onnx_files", "pick_device",
+           "weight_files"]

@@ -129,11 +129,12 @@ class Backend:
         pixels = photo.pixels if isinstance(photo, Photo) else photo
         return self.detector.detect(pixels)
 
-    def detect_many(self, photos) -> list[Detection]:
+    def detect_many(self, photos, threads: int | None = None) -> list[Detection]:
         """Several photos through the cascade together (photos of one size share the P-Net
-        calls, all share the R-/O-Net calls): the same faces as :meth:`detect` of each."""
+        calls, all share the R-/O-Net calls): the same faces as :meth:`detect` of each.
+        ``threads``: intra-op threads of the networks (default: from the free cores)."""
         return self.detector.detect_many([p.pixels if isinstance(p, Photo) else p
-                                          for p in photos])
+                                          for p in photos], threads=threads)
 
     # ------------------------------------------------------------------------------- crops
 

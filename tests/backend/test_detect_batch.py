@@ -98,11 +98,71 @@ def test_exports_are_named_by_the_weights_and_checked():
     weights = detect.weight_files()
     for name, path in files.items():
         digest = onnx_export.sha256_files([weights[name]])
-        assert path.name == f"{name}-{digest[:16]}.onnx"
+        export_name, rewrite = detect.EXPORTS[name]
+        assert path.name == f"{export_name}-{digest[:16]}.onnx"
         record = json.loads(path.with_name(path.name + ".json").read_text())
-        assert record["sources_sha256"] == digest
+        assert record["sources_sha256"] == digest and record["rewrite"] == rewrite.__name__
         assert record["max_rel_abs_diff"] <= 1e-4
     assert detect.onnx_files(export=False) == files
+
+
+def _ort_ops(data: bytes, tmp_path, tag: str) -> list[str]:
+    """The operators of ``data`` after ONNX Runtime's graph optimisations (one thread)."""
+    import onnx
+    import onnxruntime as ort
+
+    from faceinspector.backend import engines
+
+    so = engines.session_options(1)
+    so.optimized_model_filepath = str(tmp_path / f"{tag}.onnx")
+    ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+
+
+def test_prelu_rewrite_is_bit_exact_and_keeps_the_blocked_layout(tmp_path):
+    """The nets' per-channel PReLUs written as ReLUs and 1x1 depthwise convolutions (and
+    R-Net's first layer padded to 32 channels): the same outputs bit for bit, and ONNX Runtime
+    no longer converts each layer's output out of its blocked layout and back (what made the
+    plain exports slow)."""
+    pytest.importorskip("torch")
+    from faceinspector.backend import engines
+    from faceinspector.backend.mtcnn_nets import export_examples, load_net
+
+    rng = np.random.default_rng(1)
+    for name, src in detect.weight_files().items():
+        examples, dynamic = export_examples(name)
+        plain = onnx_export.export_bytes(load_net(name, src), examples[0], dynamic,
+                                         3 if name == "onet" else 2)
+        rewritten = detect.EXPORTS[name][1](plain)
+        a, b = engines.OrtNet(plain, name), engines.OrtNet(rewritten, name)
+        side = {"pnet": 97, "rnet": 24, "onet": 48}[name]
+        for x in [*examples, rng.normal(0, 1.5, (7, 3, side, side)).astype(np.float32)]:
+            for u, v in zip(a.run(x, threads=1), b.run(x, threads=1)):
+                assert np.array_equal(u, v), name
+        before = _ort_ops(plain, tmp_path, f"{name}-plain")
+        after = _ort_ops(rewritten, tmp_path, f"{name}-nchwc")
+        reorders = [ops.count("ReorderOutput") + ops.count("ReorderInput")
+                    for ops in (before, after)]
+        assert "PRelu" in before and reorders[1] < reorders[0], (name, before, after)
+
+
+def test_pnet_in_strips_equals_one_call():
+    """Large pyramid levels go through P-Net in horizontal strips (cache-sized), small ones
+    several images per call: the outputs are those of one call, bit for bit, including odd
+    sizes where the pooling's ceil mode meets the last strip."""
+    nets = detect._OrtNets()
+    rng = np.random.default_rng(0)
+    for n, h, w in [(1, 720, 1024), (2, 301, 333), (1, 97, 1200), (3, 151, 151), (1, 13, 12)]:
+        x = rng.uniform(-1, 1, (n, 3, h, w)).astype(np.float32)
+        whole = nets.nets["pnet"].run(x, threads=1)
+        for max_pixels in (48_000, 2_000):
+            pieces = detect._pnet_pieces(n, h, w, max_pixels)
+            assert len(pieces) > 1 or h * w * n <= max_pixels or h < 20
+            got = detect._pnet_join(pieces, [
+                nets.piece("pnet", np.ascontiguousarray(x[i:j, :, lo:hi]), 1)
+                for i, j, lo, hi, _ in pieces])
+            for a, b in zip(whole, got):
+                assert a.shape == b.shape and np.array_equal(a, b), (n, h, w, max_pixels)
 
 
 def test_nms_is_torchvisions_including_ties():
@@ -141,11 +201,12 @@ class _Recorder:
     """A backend stand-in that records the batches detect_stream hands it."""
 
     def __init__(self, detector):
-        self.detector, self.batches = detector, []
+        self.detector, self.batches, self.threads = detector, [], []
 
-    def detect_many(self, photos):
+    def detect_many(self, photos, threads=None):
         self.batches.append(len(photos))
-        return self.detector.detect_many([p.pixels for p in photos])
+        self.threads.append(threads)
+        return self.detector.detect_many([p.pixels for p in photos], threads=threads)
 
 
 def test_detect_stream_keeps_order_reports_errors_and_batches(onnx_detector, demo_paths,
@@ -160,6 +221,35 @@ def test_detect_stream_keeps_order_reports_errors_and_batches(onnx_detector, dem
     assert [len(f.faces) for f in found if f.photo is not None] == [3, 3, 3, 5, 5, 4]
     assert rec.batches[0] == 1  # the first photo is detected alone, at once
     assert sum(rec.batches) == 6
+    # with several cores, the first batch gets them all, later ones run in one-thread lanes
+    from faceinspector.backend import engines
+
+    if engines.lanes_now() > 1:
+        assert rec.threads[0] is None and set(rec.threads[1:]) == {1}
+
+
+def test_detect_stream_lanes_keep_order_and_stop_when_closed(onnx_detector, lfw_dev):
+    """Many small batches through parallel lanes come out in input order with the faces of
+    one-at-a-time detection; closing the stream early stops the lanes."""
+    import threading
+
+    paths = sorted((lfw_dev / "lfw-deepfunneled").glob("*/*.jpg"))[::50][:40]
+    rec = _Recorder(onnx_detector)
+    found = list(batching.detect_stream(rec, images.iter_photos(paths), max_batch=3))
+    assert [f.path for f in found] == [Path(p) for p in paths]
+    for f in found[:8]:
+        alone = onnx_detector.detect(f.photo.pixels).faces
+        assert [g.box for g in f.faces] == [g.box for g in alone]
+    stream = batching.detect_stream(rec, images.iter_photos(paths), max_batch=2)
+    assert next(stream).path == Path(paths[0])
+    lanes = [t for t in threading.enumerate() if t.name.startswith("faceinspector-detector-")]
+    from faceinspector.backend import engines
+
+    assert len(lanes) == (engines.lanes_now() if engines.lanes_now() > 1 else 0)
+    stream.close()
+    for t in lanes:
+        t.join(10)
+    assert not any(t.is_alive() for t in lanes)
 
 
 def test_detect_stream_uses_the_cache_and_saves(onnx_detector, demo_paths):
