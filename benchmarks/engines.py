@@ -8,6 +8,10 @@ and on its ONNX file through ONNX Runtime (one call, ``--threads`` intra-op thre
 spinning; torch with as many threads), interleaved, best of ``--repeats``; and, for ONNX
 Runtime, the same batch in chunks on one-thread lanes (what the app runs). Prints which engine
 is faster and what the table says, so the table can be checked on another CPU.
+
+Then MTCNN's nets as exported plainly vs as the app runs them (``detect.EXPORTS``: PReLUs
+rewritten for ONNX Runtime's blocked layout, R-Net's first layer padded), one thread, with a
+check that both give the same numbers bit for bit.
 """
 
 from __future__ import annotations
@@ -84,6 +88,27 @@ def main() -> None:
             print(f"{name:20} {'x'.join(map(str, shape)):18} {th:3d} {a:9.1f} {b:8.1f} "
                   f"{c:9.1f}  {'onnx' if min(b, c) < a else 'torch':6} "
                   f"{engines.CPU_TABLE.get(key, 'torch')}")
+
+    from faceinspector.backend import onnx_export
+    from faceinspector.backend.mtcnn_nets import export_examples
+
+    print("\nMTCNN exports on ONNX Runtime, one thread: plain vs rewritten (detect.EXPORTS)")
+    print(f"{'network':8} {'batch':18} {'plain ms':>9} {'rewritten ms':>13} {'speed-up':>9}  "
+          "same bits")
+    for name, shape in (("pnet", (1, 3, 720, 1024)), ("pnet", (8, 3, 151, 151)),
+                        ("rnet", (64, 3, 24, 24)), ("onet", (16, 3, 48, 48))):
+        examples, dynamic = export_examples(name)
+        plain = engines.OrtNet(onnx_export.export_bytes(
+            load_net(name, weights[name]), examples[0], dynamic, 3 if name == "onet" else 2),
+            name)
+        fast = engines.OrtNet(files[name], name)
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        a = best(lambda: plain.run(x, threads=1), args.repeats)
+        b = best(lambda: fast.run(x, threads=1), args.repeats)
+        same = all(np.array_equal(u, v) for u, v in zip(plain.run(x, threads=1),
+                                                       fast.run(x, threads=1)))
+        print(f"{name:8} {'x'.join(map(str, shape)):18} {a:9.1f} {b:13.1f} {a / b:8.2f}x  "
+              f"{same}")
 
 
 if __name__ == "__main__":

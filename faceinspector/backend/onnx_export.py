@@ -10,8 +10,9 @@ make a new export.
 MTCNN's nets get one more step (:func:`prelu_as_relu`): their per-channel PReLUs are written
 as ReLUs and 1x1 depthwise convolutions, which ONNX Runtime keeps in its blocked (NCHWc)
 convolution layout; a PReLU made it convert every layer's output back and forth. The rewrite
-computes the same numbers bit for bit (see the function) and makes R-Net 1.7x, O-Net 1.9x and
-P-Net 1.2x faster on one core (``benchmarks/engines.py``).
+computes the same numbers bit for bit (see the function); with R-Net's first layer padded to
+32 channels (:func:`pad_first_conv`) the nets run 1.1-1.3x (P-Net), 2.2x (R-Net) and 1.9x
+(O-Net) faster on one core (``benchmarks/engines.py``).
 """
 
 from __future__ import annotations
