@@ -72,10 +72,17 @@ class Today:
     def run(self, paths) -> np.ndarray:
         import torch
 
+        before = torch.get_num_threads()  # the app keeps torch at one thread between calls
+        torch.set_num_threads(self.threads)
+        try:
+            return self._run(paths)
+        finally:
+            torch.set_num_threads(before)
+
+    def _run(self, paths) -> np.ndarray:
         from faceinspector.backend import images
         from faceinspector.backend.photos import MeanLandmarks, central_face
 
-        torch.set_num_threads(self.threads)
         model = self.backend.model(self.model_id)
         means, chips, out = MeanLandmarks(), [], []
         for p in paths:

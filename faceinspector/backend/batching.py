@@ -43,6 +43,8 @@ from .types import Face, Photo
 
 #: photos per detection batch (equal-size photos share every network call)
 MAX_BATCH = 32
+#: :func:`detect_stream` gives freed heap memory back to the system every this many photos
+TRIM_EVERY = 256
 #: photos the reader may decode ahead, and their pixels at most (the first photo always passes)
 PREFETCH_PHOTOS = 48
 PREFETCH_PIXELS = 48_000_000
@@ -263,10 +265,42 @@ def detect_stream(backend, pairs: Iterable, *,
     out = prefetch(detected(), depth=2 * max_batch * max(1, lanes),
                    budget=prefetch_pixels // 2, cost=pixels, cancel=cancel)
     try:
-        yield from out
+        for n, found in enumerate(out, 1):
+            yield found
+            if n % TRIM_EVERY == 0:
+                trim_heap()
     finally:
         halt.set()
         out.close(wait=5.0)  # the batches being detected, at most
+
+
+def _libc_trim():
+    try:
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("c")
+        fn = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        fn = None
+    return fn
+
+
+_TRIM: list = []
+
+
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). A data-set pass allocates megabyte temporaries (pyramid levels, crops, model
+    batches) between small long-lived blocks, from several threads; glibc serves them from its
+    heaps once its mmap threshold has risen, and the small blocks keep the freed pages from
+    being returned, so the resident size grew with the number of photos (6,000 LFW images:
+    0.94 -> 1.76 GB). Trimming every :data:`TRIM_EVERY` photos keeps it flat (~0.93 GB) and
+    costs ~0.5 ms a call."""
+    if not _TRIM:
+        _TRIM.append(_libc_trim())
+    if _TRIM[0] is not None:
+        _TRIM[0](0)
 
 
 def _lanes_for(backend) -> int:
@@ -415,5 +449,5 @@ def _lane_batches(backend, batches: Iterator[list], save, lanes: int,
         workers.close(wait=5.0)  # stops the lanes; waits for the batches being detected
 
 
-__all__ = ["MAX_BATCH", "PREFETCH_PHOTOS", "PREFETCH_PIXELS", "Found", "detect_stream",
-           "prefetch", "ready_batches"]
+__all__ = ["MAX_BATCH", "PREFETCH_PHOTOS", "PREFETCH_PIXELS", "TRIM_EVERY", "Found",
+           "detect_stream", "prefetch", "ready_batches", "trim_heap"]
