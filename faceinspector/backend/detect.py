@@ -10,10 +10,11 @@ changes (issue 16 and before):
 * every area resize (pyramid levels, the candidate boxes of stages 2 and 3) is read from one
   float64 summed-area table per photo, vectorised over all boxes: the same arithmetic as
   ``interpolate(mode="area")`` (adaptive average pooling), so the same numbers;
-* **photos go through the cascade together** (:meth:`MTCNNDetector.detect_many`): photos of
-  equal size share each P-Net call (a data set's usual case), and the R-Net and O-Net calls
-  take the candidates of every photo of the batch at once. Non-maximum suppression stays per
-  photo, so a photo gets the same faces alone or in a batch;
+* **photos go through the cascade together** (:meth:`MTCNNDetector.detect_many`): small
+  pyramid levels of photos of equal size (a data set's usual case) share P-Net calls, large
+  ones go in horizontal strips (:func:`_pnet_pieces`, the same numbers), and every piece,
+  crop batch and table plane is a job on parallel one-thread lanes. Non-maximum suppression
+  stays per photo, so a photo gets the same faces alone or in a batch;
 * the networks run on the fastest engine for the device
   (:func:`faceinspector.backend.engines.choose`): ONNX Runtime on CPU (their ONNX exports are
   made once from the torch modules, rewritten so that ONNX Runtime keeps its blocked
