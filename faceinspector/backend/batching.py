@@ -323,9 +323,7 @@ def _detect_batch(backend, batch: list, save, threads: int | None) -> list[Found
     if todo:
         t0 = time.perf_counter()
         try:
-            photos = [f.photo for f in todo]
-            results = (backend.detect_many(photos) if threads is None
-                       else backend.detect_many(photos, threads=threads))
+            results = backend.detect_many([f.photo for f in todo], threads=threads)
         except Exception as exc:  # noqa: BLE001 - each photo gets the reason
             results = [exc] * len(todo)
         secs = (time.perf_counter() - t0) / len(todo)

@@ -178,14 +178,6 @@ class _Table:
         y, ey, x, ex = _pad(boxes, self.w, self.h)
         return self.pool(y - 1, ey, x - 1, ex, size, size)
 
-    def crops(self, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(crops (K, 3, size, size), kept (N,) bool)``: :meth:`cut` of the boxes
-        :meth:`inside` the photo."""
-        keep = self.inside(boxes)
-        if not keep.any():
-            return np.zeros((0, 3, size, size), np.float32), keep
-        return self.cut(boxes[keep], size), keep
-
 
 def _resized_many(sat: np.ndarray, h: int, w: int, oh: int, ow: int,
                   rows: tuple[int, int] | None = None) -> np.ndarray:

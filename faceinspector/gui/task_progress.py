@@ -2,8 +2,8 @@
 
 :class:`TaskProgress` is hidden while the pane is idle, indeterminate from the moment a task
 starts until its first counted step, then reads ``"stage: done/total · rate/s · N s left"``
-(the rate over the task's whole run so far). The panes keep their own Run / Cancel buttons and
-messages; this is only what the three drew the same way.
+(the rate over the task's whole run so far). :class:`RunCancel` is the Run / Cancel handling that
+the Mismatch and Evaluate panes share (Verification has its own buttons).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection
 from PySide6.QtWidgets import QProgressBar, QWidget
 
 from ..backend.tasks import Progress
+from . import theme
 
 
 class TaskProgress(QProgressBar):
@@ -64,4 +65,35 @@ class TaskProgress(QProgressBar):
                        + (f" · {left:.0f} s left" if p.done and left else ""))
 
 
-__all__ = ["TaskProgress"]
+class RunCancel:
+    """Mixin for a pane with one long task: a Run button that becomes Cancel while the task
+    runs, a :class:`TaskProgress`, a summary label for "Cancelled." and errors.
+
+    The pane provides ``worker`` (a ``WorkerSlot``), ``run_button``, ``cancel_button``,
+    ``progress``, ``summary``, the ``message`` signal, :meth:`_update_buttons` and
+    :attr:`task_name` (how the status bar names the pane), and connects the worker's ``busy``,
+    ``progress`` and ``error`` signals to :meth:`_on_busy`, :meth:`_on_progress` and
+    :meth:`_on_error`."""
+
+    task_name = ""
+
+    def cancel(self) -> None:
+        if self.worker.busy:
+            self.worker.cancel()
+            self.summary.setText("Cancelled.")
+
+    def _on_busy(self, busy: bool) -> None:
+        self.run_button.setVisible(not busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.set_busy(busy)
+        self._update_buttons()
+
+    def _on_progress(self, p: Progress) -> None:
+        self.progress.show_progress(p)
+
+    def _on_error(self, message: str) -> None:
+        self.summary.setText(f"<span style='color:{theme.ERROR}'>{message}</span>")
+        self.message.emit(f"{self.task_name}: {message}")
+
+
+__all__ = ["RunCancel", "TaskProgress"]

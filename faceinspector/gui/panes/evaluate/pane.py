@@ -22,8 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QLabel, QLineEdit, QPushB
                                QVBoxLayout, QWidget)
 
 from ....backend import classify
-from ... import theme
-from ...task_progress import TaskProgress
+from ...task_progress import RunCancel, TaskProgress
 from ...workers import WorkerPool, WorkerSlot
 from ..mismatch.views import Banner, DropZone, hbox
 from .results import ResultsView
@@ -42,10 +41,11 @@ def write_exports(ev, folder) -> dict:
     return {k: str(v) for k, v in write_report(ev, folder).items()}
 
 
-class EvaluatePane(QWidget):
+class EvaluatePane(RunCancel, QWidget):
     """Evaluate classifiers (and embedders) on a labelled set."""
 
     message = Signal(str)
+    task_name = "Evaluate"
     openFace = Signal(str, int)  # path, face index: show it in the Photos pane
 
     def __init__(self, ctx, parent=None) -> None:
@@ -204,23 +204,6 @@ class EvaluatePane(QWidget):
                            skin=ITA in chosen, invariance=self.invariance.value(),
                            train_counts=self.train_zone.path or None)
 
-    def cancel(self) -> None:
-        if self.worker.busy:
-            self.worker.cancel()
-            self.summary.setText("Cancelled.")
-
-    def _on_busy(self, busy: bool) -> None:
-        self.run_button.setVisible(not busy)
-        self.cancel_button.setVisible(busy)
-        self.progress.set_busy(busy)
-        self._update_buttons()
-
-    def _on_progress(self, p) -> None:
-        self.progress.show_progress(p)
-
-    def _on_error(self, message: str) -> None:
-        self.summary.setText(f"<span style='color:{theme.ERROR}'>{message}</span>")
-        self.message.emit(f"Evaluate: {message}")
 
     def _on_result(self, ev) -> None:
         if not isinstance(ev, classify.Evaluation):

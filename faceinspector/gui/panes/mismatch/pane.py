@@ -31,8 +31,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHeade
 
 from ....backend import mismatch as mm
 from ....backend import photos
-from ... import theme
-from ...task_progress import TaskProgress
+from ...task_progress import RunCancel, TaskProgress
 from ...widgets import LazyPlot
 from ...workers import WorkerPool, WorkerSlot
 from .views import Banner, DropZone, ExampleStrip, hbox
@@ -67,10 +66,11 @@ def write_exports(report, folder) -> dict:
     return {k: str(v) for k, v in write_report(report, folder).items()}
 
 
-class MismatchPane(QWidget):
+class MismatchPane(RunCancel, QWidget):
     """Compare a reference collection with a target collection; see what differs."""
 
     message = Signal(str)
+    task_name = "Mismatch"
     openFace = Signal(str, int)  # path, face index: show it in the Photos pane
     sendToTriplets = Signal(str, int, str)  # path, face index, slot "A" / "P" / "N"
     templateLearned = Signal(str, str, str)  # template file, name, description
@@ -249,23 +249,6 @@ class MismatchPane(QWidget):
                            labels=self.label_zone.path or None,
                            limit=self.limit.value() or None)
 
-    def cancel(self) -> None:
-        if self.worker.busy:
-            self.worker.cancel()
-            self.summary.setText("Cancelled.")
-
-    def _on_busy(self, busy: bool) -> None:
-        self.run_button.setVisible(not busy)
-        self.cancel_button.setVisible(busy)
-        self.progress.set_busy(busy)
-        self._update_buttons()
-
-    def _on_progress(self, p) -> None:
-        self.progress.show_progress(p)
-
-    def _on_error(self, message: str) -> None:
-        self.summary.setText(f"<span style='color:{theme.ERROR}'>{message}</span>")
-        self.message.emit(f"Mismatch: {message}")
 
     # ------------------------------------------------------------------------ results
     def _on_result(self, report) -> None:
