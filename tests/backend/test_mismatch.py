@@ -152,6 +152,19 @@ def test_cancel_stops_the_scan(backend, tmp_path):
         tasks.run(task)
 
 
+def test_a_collection_without_faces_says_so(backend, tmp_path):
+    """A reference (or target) with fewer than two photos with a face: a one-line reason that
+    names the collection and a file, not a numpy error from the comparison."""
+    good = write_set(tmp_path / "good", celeba(1, 4))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match=r"the reference .* 0 photo\(s\) with a face.*broken"):
+        run(backend, bad, good, tmp_path, embedder=None)
+    with pytest.raises(ValueError, match=r"the target .* 0 photo\(s\) with a face"):
+        run(backend, good, bad, tmp_path, embedder=None)
+
+
 def test_attribute_definitions():
     face = Face((40.0, 40.0, 60.0, 64.0), 1.0,
                 np.array([[45, 50], [55, 50], [50, 55], [46, 60], [54, 60]], np.float32))

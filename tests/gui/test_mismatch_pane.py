@@ -72,3 +72,25 @@ def test_cancel_a_scan(qtbot, make_window, sets, monkeypatch, tmp_path):
     qtbot.waitUntil(lambda: pane.progress.value() > 0, timeout=60_000)
     pane.cancel()
     assert not pane.busy and pane.report is None and "Cancelled" in pane.summary.text()
+
+
+def test_a_failed_scan_says_why_in_the_pane_and_the_status_bar(qtbot, make_window, sets,
+                                                               monkeypatch, tmp_path):
+    """A reference with no readable image: the task fails, the pane shows the reason in the
+    error colour, the status bar names the pane, and Run is back."""
+    monkeypatch.setenv("FACEINSPECTOR_FACESTORE", "off")
+    _, tgt, _ = sets
+    bad = tmp_path / "bad.csv"
+    (tmp_path / "not_a_photo.jpg").write_bytes(b"not a jpeg")
+    bad.write_text(str(tmp_path / "not_a_photo.jpg") + "\n")
+    win = make_window([], models=())
+    pane = win.mismatch
+    said = []
+    pane.message.connect(said.append)
+    pane.set_sources(bad, tgt)
+    pane.run()
+    qtbot.waitUntil(lambda: not pane.busy and bool(said), timeout=120_000)
+    assert pane.report is None
+    assert said[-1].startswith("Mismatch: ") and len(said[-1]) > len("Mismatch: ")
+    assert "color" in pane.summary.text() and said[-1][len("Mismatch: "):] in pane.summary.text()
+    assert pane.run_button.isVisibleTo(pane) and not pane.cancel_button.isVisibleTo(pane)

@@ -127,6 +127,22 @@ def fix_options(backend, model_id: str, learned: LearnedTemplate) -> tuple:
     return tuple(opts)
 
 
+#: a collection needs at least this many photos with a face to be compared
+MIN_FACES = 2
+
+
+def _enough_faces(table, role: str, source) -> None:
+    """Raise ``ValueError`` (one line for the user) when a scanned collection has fewer than
+    :data:`MIN_FACES` photos with a face -- nothing to compare, rather than a numpy error."""
+    faces = int(table.found.sum())
+    if faces >= MIN_FACES:
+        return
+    why = f"; e.g. {Path(table.errors[0][0]).name}: {table.errors[0][1]}" if table.errors else ""
+    raise ValueError(f"the {role} ({source}) has {faces} photo(s) with a face, at least "
+                     f"{MIN_FACES} are needed: {len(table)} read, {len(table.errors)} "
+                     f"unreadable{why}")
+
+
 def find_mismatch(backend, reference, target, model: str | None = None, labels=None,
                   limit: int | None = None, embedder: str | None = "dlib-resnet",
                   template_name: str | None = None, store=None, n_boot: int = 1000,
@@ -155,12 +171,14 @@ def find_mismatch(backend, reference, target, model: str | None = None, labels=N
     ref = yield from relay(scan(backend, ref_paths, name="reference", source=str(reference),
                                 embedder=embedder, store=store, cancel=cancel),
                            total=total)
+    _enough_faces(ref, "reference", reference)
     name = template_name or f"{Path(str(reference)).stem or 'reference'}-learned"
     learned = learn_template(ref, name)
     fix = FixSpec(model, fix_options(backend, model, learned)) if model else None
     tgt = yield from relay(scan(backend, tgt_paths, name="target", source=str(target),
                                 embedder=embedder, fix=fix, store=store, cancel=cancel),
                            offset=len(ref_paths), total=total)
+    _enough_faces(tgt, "target", target)
     yield Progress(total, total, "Comparing the collections", "compare")
     comparison = compare(ref, tgt)
     fixes, info = evaluate_fixes(tgt, lab, n_boot=n_boot) if fix else ([], {})
